@@ -1,0 +1,33 @@
+/* Input encoders as an ops table: they turn a normalized batch x[B][F] into the network's input
+ * for T steps. Randomness is a pure function of (seed, epoch, sample id, step, feature), so the
+ * same sample is encoded identically whatever the batch it lands in and whatever the thread count.
+ *
+ * Required slots: name, encode. is_static = 1 means the input is the same at every step and encode
+ * writes only [B][F] (consumers read it with a step stride of 0); otherwise encode writes [T][B][F].
+ * A new encoder = one new file + one registry line in encoder.c (and its name in qsnn_encoder_names). */
+#ifndef QSNN_DATASETS_ENCODER_H
+#define QSNN_DATASETS_ENCODER_H
+
+#include <stdint.h>
+
+typedef struct qsnn_encoder_ops {
+    const char *name;
+    int is_static;
+    /* x: [B][F] normalized; sample_ids[B]: the dataset index of each row (keys the RNG; required);
+     * out: [B][F] if is_static, else [T][B][F]. */
+    void (*encode)(const float *x, int B, int F, int T, uint64_t seed, uint64_t epoch, const int64_t *sample_ids,
+                   float *out);
+} qsnn_encoder_ops;
+
+/* NULL if unknown. */
+const qsnn_encoder_ops *qsnn_encoder_find(const char *name);
+/* The registered names, for error messages: "direct, rate". */
+const char *qsnn_encoder_names(void);
+
+/* direct: the normalized pixels as input currents, the same at every step. */
+extern const qsnn_encoder_ops qsnn_encoder_direct;
+/* rate: a Bernoulli spike with probability x[b][f] at every step; the uniform for (sample s, step t,
+ * feature f) is word k % 4 of qsnn_philox(seed, QSNN_STREAM_ENCODE + epoch, k / 4), k = (s*T + t)*F + f. */
+extern const qsnn_encoder_ops qsnn_encoder_rate;
+
+#endif

@@ -1,0 +1,394 @@
+#include "io/checkpoint.h"
+#include "io/h5util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef QSNN_VERSION
+#define QSNN_VERSION "unknown"
+#endif
+
+/* Shape of a parameter as stored: [out][in] for a layer's weight, [n] otherwise. */
+static int param_shape(const qsnn_net *net, const qsnn_param *p, hsize_t *dims) {
+    int l;
+    char kind[32];
+    if (sscanf(p->name, "layer%d.%31s", &l, kind) == 2 && l >= 0 && l < net->n_layers && strcmp(kind, "weight") == 0 &&
+        (size_t)net->layer[l].out * (size_t)net->layer[l].in == p->n) {
+        dims[0] = (hsize_t)net->layer[l].out;
+        dims[1] = (hsize_t)net->layer[l].in;
+        return 2;
+    }
+    dims[0] = (hsize_t)p->n;
+    return 1;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* --- save -------------------------------------------------------------------------------------- */
+
+static qsnn_status save_layer_info(qsnn_ctx *ctx, const char *path, qsnn_net *net, int l, hid_t layers) {
+    const qsnn_layer *L = &net->layer[l];
+    char name[32];
+    snprintf(name, sizeof name, "layer%d", l);
+    hid_t g = -1, d = -1;
+    int32_t *codes = NULL;
+    float *wq = NULL, *scales = NULL;
+    qsnn_state_quant tmpq;
+    memset(&tmpq, 0, sizeof tmpq);
+    qsnn_status st = qsnn_h5_group_create(ctx, path, layers, name, &g);
+    if (st) return st;
+    if ((st = qsnn_h5_write_attr_i64(ctx, path, g, "in", L->in))) goto done;
+    if ((st = qsnn_h5_write_attr_i64(ctx, path, g, "out", L->out))) goto done;
+    if ((st = qsnn_h5_write_attr_str(ctx, path, g, "neuron", L->ops && L->ops->name ? L->ops->name : net->cfg.neuron)))
+        goto done;
+
+    if (L->wq) {
+        /* Computed from the current master weights (the network's own Ŵ and scales may predate the
+         * last optimizer step), without touching the network. */
+        const qsnn_weight_quant_cfg *wc = &net->cfg.weight_quant;
+        const size_t nw = (size_t)L->in * L->out;
+        const int ns = qsnn_weight_quant_nscales(wc, L->out);
+        codes = qsnn_malloc(ctx, nw * sizeof *codes);
+        wq = qsnn_malloc(ctx, nw * sizeof *wq);
+        scales = qsnn_malloc(ctx, (size_t)L->out * sizeof *scales);
+        if (!codes || !wq || !scales) {
+            st = QSNN_ERR_NOMEM;
+            goto done;
+        }
+        L->wq->forward(wc, L->W, L->out, L->in, wq, scales);
+        L->wq->codes(wc, L->W, scales, L->out, L->in, codes);
+        hsize_t dims[2] = {(hsize_t)L->out, (hsize_t)L->in}, ds = (hsize_t)ns;
+        if ((st = qsnn_h5_write_i32(ctx, path, g, "weight_codes", 2, dims, codes))) goto done;
+        if ((st = qsnn_h5_write_f32(ctx, path, g, "weight_scales", 1, &ds, scales))) goto done;
+        d = H5Dopen2(g, "weight_codes", H5P_DEFAULT);
+        if (d < 0) {
+            char what[64];
+            snprintf(what, sizeof what, "cannot open layers/%s/weight_codes", name);
+            st = qsnn_h5_fail(ctx, path, what);
+            goto done;
+        }
+        if ((st = qsnn_h5_write_attr_i64(ctx, path, d, "bits", wc->bits))) goto done;
+        if ((st = qsnn_h5_write_attr_str(ctx, path, d, "granularity",
+                                         wc->granularity == QSNN_WQ_PER_CHANNEL ? "per_channel" : "per_tensor")))
+            goto done;
+        if ((st = qsnn_h5_write_attr_str(ctx, path, d, "method", L->wq->name))) goto done;
+        H5Dclose(d);
+        d = -1;
+    }
+
+    if (L->sq.enabled) {
+        const qsnn_state_quant *q = &L->sq;
+        if (q->built_theta != L->theta) { /* θ moved since the table was built: the levels for θ now */
+            if ((st = qsnn_state_quant_build(ctx, &net->cfg.state_quant, L->theta, &tmpq))) goto done;
+            q = &tmpq;
+        }
+        hsize_t n = (hsize_t)q->n;
+        if ((st = qsnn_h5_write_f32(ctx, path, g, "state_levels", 1, &n, q->levels))) goto done;
+        d = H5Dopen2(g, "state_levels", H5P_DEFAULT);
+        if (d < 0) {
+            char what[64];
+            snprintf(what, sizeof what, "cannot open layers/%s/state_levels", name);
+            st = qsnn_h5_fail(ctx, path, what);
+            goto done;
+        }
+        if ((st = qsnn_h5_write_attr_i64(ctx, path, d, "bits", q->cfg.bits))) goto done;
+        if ((st = qsnn_h5_write_attr_str(ctx, path, d, "grid", qsnn_grid_name(q->cfg.grid)))) goto done;
+    }
+done:
+    if (d >= 0) H5Dclose(d);
+    H5Gclose(g);
+    qsnn_free(ctx, codes);
+    qsnn_free(ctx, wq);
+    qsnn_free(ctx, scales);
+    qsnn_state_quant_free(ctx, &tmpq);
+    return st;
+}
+
+static qsnn_status save_contents(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_net *net, const char *config_yaml,
+                                 const qsnn_ckpt_meta *meta) {
+    static const qsnn_ckpt_meta none = {0, 0.0, 0.0, 0, NULL};
+    if (!meta) meta = &none;
+    qsnn_status st;
+    if ((st = qsnn_h5_write_attr_str(ctx, path, f, "format", QSNN_CHECKPOINT_FORMAT))) return st;
+    if ((st = qsnn_h5_write_attr_i64(ctx, path, f, "format_version", QSNN_CHECKPOINT_VERSION))) return st;
+    if ((st = qsnn_h5_write_attr_str(ctx, path, f, "qsnn_version", QSNN_VERSION))) return st;
+    if ((st = qsnn_h5_write_attr_i64(ctx, path, f, "epoch", meta->epoch))) return st;
+    if ((st = qsnn_h5_write_attr_f64(ctx, path, f, "test_accuracy", meta->test_accuracy))) return st;
+    if ((st = qsnn_h5_write_attr_f64(ctx, path, f, "train_loss", meta->train_loss))) return st;
+    if ((st = qsnn_h5_write_attr_i64(ctx, path, f, "seed", (int64_t)meta->seed))) return st;
+    if ((st = qsnn_h5_write_attr_str(ctx, path, f, "command_line", meta->command_line ? meta->command_line : "")))
+        return st;
+    if ((st = qsnn_h5_write_str(ctx, path, f, "config", config_yaml ? config_yaml : ""))) return st;
+
+    hid_t g;
+    if ((st = qsnn_h5_group_create(ctx, path, f, "params", &g))) return st;
+    qsnn_param list[QSNN_MAX_PARAMS];
+    const int np = qsnn_net_params(net, list);
+    for (int i = 0; i < np && !st; i++) {
+        hsize_t dims[2];
+        int rank = param_shape(net, &list[i], dims);
+        st = qsnn_h5_write_f32(ctx, path, g, list[i].name, rank, dims, list[i].data);
+    }
+    H5Gclose(g);
+    if (st) return st;
+
+    if ((st = qsnn_h5_group_create(ctx, path, f, "layers", &g))) return st;
+    for (int l = 0; l < net->n_layers && !st; l++) st = save_layer_info(ctx, path, net, l, g);
+    H5Gclose(g);
+    return st;
+}
+
+/* fsync a file or directory by name; returns 0 or an errno value. */
+static int sync_path(const char *p, int dir) {
+    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0) return errno;
+    int e = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return e;
+}
+
+qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
+                                 const qsnn_ckpt_meta *meta) {
+    if (!path || !*path || !net) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint save: path and network are required");
+    qsnn_h5_quiet();
+    const size_t tlen = strlen(path) + 32;
+    char *tmp = qsnn_malloc(ctx, tlen);
+    if (!tmp) return QSNN_ERR_NOMEM;
+    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+
+    qsnn_status st = QSNN_OK;
+    hid_t f = -1;
+    /* Create it ourselves first: a missing directory or a permission problem then reads as the
+     * system's one-line reason rather than HDF5's. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (fd < 0) {
+        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot create the temporary file %s: %s", path, tmp, strerror(errno));
+        goto fail;
+    }
+    close(fd);
+    f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) {
+        char what[600];
+        snprintf(what, sizeof what, "cannot create the temporary file %s", tmp);
+        st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, what);
+        goto fail;
+    }
+    if ((st = save_contents(ctx, path, f, net, config_yaml, meta))) goto fail;
+    st = qsnn_h5_close(ctx, path, f); /* flush + close */
+    f = -1;
+    if (st) goto fail;
+    int e = sync_path(tmp, 0);
+    if (e) {
+        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot sync the temporary file %s: %s", path, tmp, strerror(e));
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
+        goto fail;
+    }
+    { /* make the rename itself durable (best effort) */
+        char *dir = qsnn_malloc(ctx, strlen(path) + 2);
+        if (dir) {
+            strcpy(dir, path);
+            char *slash = strrchr(dir, '/');
+            if (!slash) strcpy(dir, ".");
+            else if (slash == dir) dir[1] = 0;
+            else *slash = 0;
+            sync_path(dir, 1);
+            qsnn_free(ctx, dir);
+        }
+    }
+    qsnn_free(ctx, tmp);
+    return QSNN_OK;
+fail:
+    if (f >= 0) H5Fclose(f); /* direct call: keep the message already recorded */
+    if (fd >= 0) unlink(tmp); /* only a file this call created */
+    qsnn_free(ctx, tmp);
+    return st;
+}
+
+/* --- load -------------------------------------------------------------------------------------- */
+
+/* Opens PATH read-only and checks it is a qsnn checkpoint of a supported version. */
+static qsnn_status ckpt_open(qsnn_ctx *ctx, const char *path, hid_t *out) {
+    *out = -1;
+    if (!path || !*path) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint: no path given");
+    hid_t f;
+    qsnn_status st = qsnn_h5_open(ctx, path, 0, &f);
+    if (st) return st;
+    char *fmt = NULL;
+    if (!qsnn_h5_attr_exists(f, "format")) {
+        st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: not a qsnn checkpoint (no 'format' attribute)", path);
+        goto fail;
+    }
+    if (qsnn_h5_read_attr_str(ctx, path, f, "format", &fmt)) {
+        st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: not a qsnn checkpoint ('format' is not a string)", path);
+        goto fail;
+    }
+    if (strcmp(fmt, QSNN_CHECKPOINT_FORMAT) != 0) {
+        st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: not a qsnn checkpoint (format is '%.100s', expected '%s')", path, fmt,
+                       QSNN_CHECKPOINT_FORMAT);
+        goto fail;
+    }
+    int64_t version;
+    if ((st = qsnn_h5_read_attr_i64(ctx, path, f, "format_version", &version))) goto fail;
+    if (version > QSNN_CHECKPOINT_VERSION) {
+        st = qsnn_fail(ctx, QSNN_ERR_MISMATCH,
+                       "%s: checkpoint format_version %lld is newer than this qsnn (%s) supports (%d); upgrade qsnn",
+                       path, (long long)version, QSNN_VERSION, QSNN_CHECKPOINT_VERSION);
+        goto fail;
+    }
+    if (version < 1) {
+        st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: invalid checkpoint format_version %lld", path, (long long)version);
+        goto fail;
+    }
+    qsnn_free(ctx, fmt);
+    *out = f;
+    return QSNN_OK;
+fail:
+    qsnn_free(ctx, fmt);
+    H5Fclose(f);
+    return st;
+}
+
+qsnn_status qsnn_checkpoint_read_config(qsnn_ctx *ctx, const char *path, char **config_yaml) {
+    *config_yaml = NULL;
+    hid_t f;
+    qsnn_status st = ckpt_open(ctx, path, &f);
+    if (st) return st;
+    st = qsnn_h5_read_str(ctx, path, f, "config", config_yaml);
+    H5Fclose(f);
+    return st;
+}
+
+qsnn_status qsnn_checkpoint_read_meta(qsnn_ctx *ctx, const char *path, qsnn_ckpt_meta *meta) {
+    memset(meta, 0, sizeof *meta);
+    hid_t f;
+    qsnn_status st = ckpt_open(ctx, path, &f);
+    if (st) return st;
+    int64_t epoch = 0, seed = 0;
+    double acc = 0, loss = 0;
+    if (!(st = qsnn_h5_read_attr_i64(ctx, path, f, "epoch", &epoch)) &&
+        !(st = qsnn_h5_read_attr_f64(ctx, path, f, "test_accuracy", &acc)) &&
+        !(st = qsnn_h5_read_attr_f64(ctx, path, f, "train_loss", &loss)) &&
+        !(st = qsnn_h5_read_attr_i64(ctx, path, f, "seed", &seed))) {
+        if (epoch < INT_MIN || epoch > INT_MAX) {
+            st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: attribute 'epoch' = %lld is out of range", path, (long long)epoch);
+        } else {
+            meta->epoch = (int)epoch;
+            meta->test_accuracy = acc;
+            meta->train_loss = loss;
+            meta->seed = (long long)seed;
+            meta->command_line = NULL;
+        }
+    }
+    H5Fclose(f);
+    return st;
+}
+
+/* Index of the first non-finite value, or -1. */
+static long long first_nonfinite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return (long long)i;
+    return -1;
+}
+
+/* Every dataset in /params must be a parameter of the model. */
+static qsnn_status check_no_extra(qsnn_ctx *ctx, const char *path, hid_t g, const qsnn_param *list, int np) {
+    H5G_info_t info;
+    if (H5Gget_info(g, &info) < 0) return qsnn_h5_fail(ctx, path, "cannot list params");
+    for (hsize_t i = 0; i < info.nlinks; i++) {
+        char name[256];
+        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+        if (len < 0) return qsnn_h5_fail(ctx, path, "cannot list params");
+        int known = 0;
+        for (int k = 0; k < np && !known; k++) known = strcmp(name, list[k].name) == 0;
+        if (!known)
+            return qsnn_fail(ctx, QSNN_ERR_MISMATCH,
+                             "%s: params/%s is not a parameter of the model (saved from a different config?)", path,
+                             name);
+    }
+    return QSNN_OK;
+}
+
+qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_net *net) {
+    if (!net) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint load: no network given");
+    hid_t f, g = -1;
+    qsnn_status st = ckpt_open(ctx, path, &f);
+    if (st) return st;
+    float *buf = NULL;
+    qsnn_param list[QSNN_MAX_PARAMS];
+    const int np = qsnn_net_params(net, list);
+    size_t total = 0, off[QSNN_MAX_PARAMS];
+    for (int i = 0; i < np; i++) {
+        off[i] = total;
+        total += list[i].n;
+    }
+    if ((st = qsnn_h5_group_open(ctx, path, f, "params", &g))) goto done;
+    if ((st = check_no_extra(ctx, path, g, list, np))) goto done;
+    buf = qsnn_malloc(ctx, (total ? total : 1) * sizeof(float));
+    if (!buf) {
+        st = QSNN_ERR_NOMEM;
+        goto done;
+    }
+    /* Read and check everything first: on error the network stays as it was. */
+    for (int i = 0; i < np; i++) {
+        const qsnn_param *p = &list[i];
+        if (!qsnn_h5_exists(g, p->name)) {
+            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH,
+                           "%s: params/%s is missing (the model has it; saved from a different config?)", path,
+                           p->name);
+            goto done;
+        }
+        hsize_t want[2], have[QSNN_H5_MAX_RANK];
+        int want_rank = param_shape(net, p, want), have_rank;
+        if ((st = qsnn_h5_dims(ctx, path, g, p->name, &have_rank, have))) goto done;
+        int same = have_rank == want_rank;
+        for (int k = 0; same && k < want_rank; k++) same = have[k] == want[k];
+        if (!same) {
+            char hs[128], ws[128];
+            qsnn_h5_fmt_dims(hs, sizeof hs, have_rank, have);
+            qsnn_h5_fmt_dims(ws, sizeof ws, want_rank, want);
+            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: params/%s has shape %s, the model expects %s", path, p->name, hs,
+                           ws);
+            goto done;
+        }
+        float *v = buf + off[i];
+        if ((st = qsnn_h5_read_f32(ctx, path, g, p->name, v, p->n))) goto done;
+        long long bad = first_nonfinite(v, p->n);
+        if (bad >= 0) {
+            if (want_rank == 2)
+                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: params/%s[%lld][%lld] is %g", path, p->name,
+                               bad / (long long)want[1], bad % (long long)want[1], (double)v[bad]);
+            else
+                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: params/%s[%lld] is %g", path, p->name, bad, (double)v[bad]);
+            goto done;
+        }
+        if (ends_with(p->name, ".theta") && p->n == 1 && !(v[0] > 0.0f)) {
+            st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: params/%s is %g (a threshold must be > 0)", path, p->name,
+                           (double)v[0]);
+            goto done;
+        }
+    }
+    for (int i = 0; i < np; i++) memcpy(list[i].data, buf + off[i], list[i].n * sizeof(float));
+    st = qsnn_net_prepare(net);
+    if (st) { /* name the file in the network's message */
+        char msg[900];
+        snprintf(msg, sizeof msg, "%s", qsnn_last_error(ctx));
+        qsnn_fail(ctx, st, "%s: %s", path, msg);
+    }
+done:
+    qsnn_free(ctx, buf);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return st;
+}

@@ -1,0 +1,75 @@
+/* Checkpoints: a network's parameters, the resolved config and run metadata in one HDF5 file.
+ *
+ * File layout (format "qsnn-checkpoint", format_version 1)
+ * ---------------------------------------------------------
+ * Strings are scalar variable-length UTF-8 strings; integers int64 little-endian, reals float64
+ * unless stated. Readers accept fixed-length strings too.
+ *
+ *   /                              root group, attributes:
+ *     @format          string     "qsnn-checkpoint" (files without it are refused)
+ *     @format_version  int64      1; readers refuse versions newer than they support
+ *     @qsnn_version    string     version of the qsnn that wrote the file ("0.1.0")
+ *     @epoch           int64      epochs completed
+ *     @test_accuracy   float64    test accuracy at save time
+ *     @train_loss      float64    training loss at save time
+ *     @seed            int64      seed of the run
+ *     @command_line    string     the command line that produced the run ("" when unknown)
+ *   /config                        scalar string dataset: the resolved YAML config of the run
+ *   /params/                       one float32 dataset per learnable tensor (qsnn_net_params):
+ *     layerN.weight    float32 [out][in]   master (float) weights, row = output neuron
+ *     layerN.bias      float32 [out]       only when the model has biases
+ *     layerN.beta      float32 [1]         membrane decay β
+ *     layerN.theta     float32 [1]         firing threshold θ
+ *   /layers/layerN/                informational (for hardware engineers and h5py users; loading
+ *                                  uses /params only), attributes @in, @out (int64), @neuron (string):
+ *     weight_codes     int32 [out][in]     integer weight codes, only when weight quantization is on
+ *                                          (attrs @bits int64, @granularity "per_tensor"|"per_channel",
+ *                                          @method string); Ŵ[o][i] = codes[o][i] * scales[o or 0]
+ *     weight_scales    float32 [1] or [out] the quantizer's scales (per tensor / per output neuron)
+ *     state_levels     float32 [n]         membrane quantization levels for θ of this layer, ascending,
+ *                                          n = 2^bits, only when state quantization is on
+ *                                          (attrs @bits int64, @grid string)
+ *
+ * Writes are atomic: the file is written to "PATH.tmp.<pid>", flushed, fsync'ed, closed and renamed
+ * over PATH; on any error the temporary file is removed and PATH is left untouched.
+ *
+ * Errors (the context message names the file and the object):
+ *   QSNN_ERR_IO        missing or unreadable file, a directory; cannot create/rename on save
+ *   QSNN_ERR_FORMAT    not an HDF5 file or truncated; "PATH: not a qsnn checkpoint"; a missing or
+ *                      ill-typed attribute, /config or /params
+ *   QSNN_ERR_MISMATCH  format_version newer than supported; a parameter the model has that the
+ *                      file lacks (or the reverse); a dataset whose shape differs from the model's
+ *   QSNN_ERR_NUMERIC   a NaN/inf in a stored parameter (names dataset and index), θ <= 0
+ *   QSNN_ERR_HDF5      any other HDF5 failure (message carries HDF5's innermost description) */
+#ifndef QSNN_IO_CHECKPOINT_H
+#define QSNN_IO_CHECKPOINT_H
+
+#include "core/context.h"
+#include "sim/network.h"
+
+#define QSNN_CHECKPOINT_FORMAT "qsnn-checkpoint"
+#define QSNN_CHECKPOINT_VERSION 1
+
+typedef struct qsnn_ckpt_meta {
+    int epoch;
+    double test_accuracy;
+    double train_loss;
+    long long seed;
+    const char *command_line; /* borrowed on save; NULL on read */
+} qsnn_ckpt_meta;
+
+/* Writes PATH atomically: to "PATH.tmp.<pid>" first, flush + close, then rename(2); on any error the
+ * temp file is removed and PATH is untouched. config_yaml and meta may be NULL ("" and zeros).
+ * The network is not modified (weight codes and state levels are computed on the side). */
+qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
+                                 const qsnn_ckpt_meta *meta);
+/* The resolved config text stored in the file (caller frees with qsnn_free). */
+qsnn_status qsnn_checkpoint_read_config(qsnn_ctx *ctx, const char *path, char **config_yaml);
+/* Reads the metadata (command_line not returned; set to NULL). */
+qsnn_status qsnn_checkpoint_read_meta(qsnn_ctx *ctx, const char *path, qsnn_ckpt_meta *meta);
+/* Loads every parameter into an existing network created from the same config; checks shapes and
+ * values. All checks happen before anything is copied: on error the network is unchanged. Then
+ * calls qsnn_net_prepare. */
+qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_net *net);
+
+#endif

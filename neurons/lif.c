@@ -1,0 +1,141 @@
+/* Leaky integrate-and-fire ("Leaky"), specs/neurons.md:
+ *   R[t] = H(U[t-1] - θ)     U[t] = Q(β U[t-1] + cur[t] - reset term)     S[t] = H(U[t] - θ)
+ * With the "soft" surrogate the spike is sigmoid(k (U - θ)) in the forward pass too, and R[t] = S[t-1],
+ * so the whole network is smooth (finite-difference tests). Arithmetic order follows the spec's
+ * formulas literally and is never fused, so results match an independent implementation bit for bit. */
+#include "neurons/neuron.h"
+
+static inline float spike_fn(float x, int soft, float k) { return soft ? qsnn_soft_spike(x, k) : (x > 0.0f ? 1.0f : 0.0f); }
+
+static inline float integrate(int reset, float beta, float theta, float up, float in, float r) {
+    switch (reset) {
+    case QSNN_RESET_SUBTRACT: return (beta * up + in) - r * theta;
+    case QSNN_RESET_ZERO: return (beta * up + in) - r * (beta * up);
+    default: return beta * up + in;
+    }
+}
+
+static inline __attribute__((always_inline)) void fwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
+                                                           int T, int n, const float *cur, size_t is, float *U,
+                                                           float *S, size_t stride, const int reset, const int soft,
+                                                           const int quant) {
+    const float beta = p->beta, theta = p->theta, k = p->slope;
+    for (int t = 0; t < T; t++) {
+        const float *in = cur + (size_t)t * is;
+        const float *Up = U + (size_t)(t - 1) * stride; /* not read at t = 0 */
+        float *Ut = U + (size_t)t * stride;
+        float *St = S + (size_t)t * stride;
+        for (int j = 0; j < n; j++) {
+            const float up = t ? Up[j] : 0.0f;
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
+            float u = integrate(reset, beta, theta, up, in[j], r);
+            if (quant) u = qsnn_state_quant_apply(q, u);
+            Ut[j] = u;
+            St[j] = spike_fn(u - theta, soft, k);
+        }
+    }
+}
+
+static void lif_forward(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
+                        size_t is, float *U, float *S, size_t stride) {
+    const int quant = q && q->enabled;
+    const int soft = p->surrogate == QSNN_SURR_SOFT;
+#define QSNN_LIF_FWD(R, SOFT, QU) fwd_impl(p, q, T, n, cur, is, U, S, stride, R, SOFT, QU)
+    if (soft) {
+        QSNN_LIF_FWD(p->reset, 1, quant);
+        return;
+    }
+    switch (p->reset * 2 + quant) {
+    case 0: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 0); break;
+    case 1: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 1); break;
+    case 2: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 0); break;
+    case 3: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 1); break;
+    case 4: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 0); break;
+    default: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 1); break;
+    }
+#undef QSNN_LIF_FWD
+}
+
+static inline float surr(int id, float x, float k) {
+    switch (id) {
+    case QSNN_SURR_ARCTAN: return qsnn_surr_arctan(x, k);
+    case QSNN_SURR_FAST_SIGMOID: return qsnn_surr_fast_sigmoid(x, k);
+    default: return qsnn_surr_soft(x, k);
+    }
+}
+
+static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
+                                                           int T, int n, const float *cur, size_t is, const float *U,
+                                                           const float *gS, const float *gUx, size_t stride,
+                                                           float *gcur, size_t gs, qsnn_neuron_pgrad *pg,
+                                                           const int reset, const int sid, const int clip) {
+    const float beta = p->beta, theta = p->theta, k = p->slope;
+    const int soft = sid == QSNN_SURR_SOFT, rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
+    float carry[QSNN_NEURON_BLOCK]; /* dL/dU[t] arriving from step t+1 */
+    for (int j = 0; j < n; j++) carry[j] = 0.0f;
+    if (gs == 0)
+        for (int j = 0; j < n; j++) gcur[j] = 0.0f;
+    double gb = 0.0, gth = 0.0;
+    for (int t = T - 1; t >= 0; t--) {
+        const float *Ut = U + (size_t)t * stride;
+        const float *Up = U + (size_t)(t - 1) * stride;
+        const float *gSt = gS ? gS + (size_t)t * stride : NULL;
+        const float *gUt = gUx ? gUx + (size_t)t * stride : NULL;
+        const float *in = cur + (size_t)t * is;
+        float *gcurt = gcur + (size_t)t * gs;
+        for (int j = 0; j < n; j++) {
+            const float sg = surr(sid, Ut[j] - theta, k);
+            float gu = carry[j];
+            float gs_sg = 0.0f;
+            if (gSt) {
+                gs_sg = gSt[j] * sg;
+                gu += gs_sg;
+            }
+            if (gUt) gu += gUt[j];
+            const float up = t ? Up[j] : 0.0f;
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
+            float ga = gu;
+            if (clip) {
+                const float a = integrate(reset, beta, theta, up, in[j], r);
+                if (a < q->lo || a > q->hi) ga = 0.0f;
+            }
+            if (gs) gcurt[j] = ga;
+            else gcur[j] += ga;
+            /* dL/dU[t-1] through a[t] = β U[t-1] + cur[t] - reset term(R[t](U[t-1])) */
+            const float sp = rgrad ? surr(sid, up - theta, k) : 0.0f;
+            float da_dup;
+            switch (reset) {
+            case QSNN_RESET_SUBTRACT: da_dup = beta - theta * sp; break;
+            case QSNN_RESET_ZERO: da_dup = beta * (1.0f - r) - beta * up * sp; break;
+            default: da_dup = beta; break;
+            }
+            carry[j] = ga * da_dup;
+            if (pg) {
+                const float da_db = reset == QSNN_RESET_ZERO ? up * (1.0f - r) : up;
+                float da_dth = 0.0f; /* dR/dθ = -σ'(U[t-1] - θ) when the reset carries gradient */
+                if (reset == QSNN_RESET_SUBTRACT) da_dth = -r + theta * sp;
+                else if (reset == QSNN_RESET_ZERO) da_dth = beta * up * sp;
+                gb += (double)ga * da_db;
+                gth += (double)ga * da_dth - (double)gs_sg;
+            }
+        }
+    }
+    if (pg) {
+        pg->beta += gb;
+        pg->theta += gth;
+    }
+}
+
+static void lif_backward(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
+                         size_t is, const float *U, const float *gS, const float *gU, size_t stride, float *gcur,
+                         size_t gs, qsnn_neuron_pgrad *pg) {
+    const int clip = q && q->enabled && q->ste_clip;
+#define QSNN_LIF_BWD(R, SID) bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, R, SID, clip)
+    if (p->surrogate == QSNN_SURR_ARCTAN && p->reset == QSNN_RESET_SUBTRACT && !clip)
+        QSNN_LIF_BWD(QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN); /* the default configuration, specialised */
+    else
+        QSNN_LIF_BWD(p->reset, p->surrogate);
+#undef QSNN_LIF_BWD
+}
+
+const qsnn_neuron_ops qsnn_neuron_lif = {"lif", lif_forward, lif_backward};

@@ -1,0 +1,129 @@
+#include "quant/state_quant.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *grid_names[] = {"uniform", "threshold_centered", "zero_centered"};
+
+const char *qsnn_grid_name(qsnn_grid g) { return (g >= 0 && g <= 2) ? grid_names[g] : "?"; }
+
+int qsnn_grid_find(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, grid_names[i]) == 0) return i;
+    return -1;
+}
+
+double qsnn_grid_default_multiplier(int bits) {
+    static const double r[] = {0, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.925};
+    return bits >= 1 && bits <= 7 ? r[bits] : 0.95;
+}
+
+/* Split of the N levels around centre c: L below, M = N - L above. */
+static void split_levels(int n, double c, double lo, double hi, int *below, int *above) {
+    *below = (int)floor(n * (c - lo) / (hi - lo));
+    *above = n - *below;
+}
+
+qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg) {
+    if (cfg->bits == 0) return QSNN_OK;
+    if (cfg->bits < 1 || cfg->bits > QSNN_STATE_MAX_BITS)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.bits = %d: must be 0 (off) or 1..%d", cfg->bits,
+                         QSNN_STATE_MAX_BITS);
+    if (cfg->grid < 0 || cfg->grid > 2)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.grid: unknown grid %d", (int)cfg->grid);
+    if (!isfinite(cfg->lower_limit) || cfg->lower_limit <= -1.0f)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.lower_limit = %g: must be finite and > -1",
+                         cfg->lower_limit);
+    if (!isfinite(cfg->upper_limit) || cfg->upper_limit <= -1.0f)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.upper_limit = %g: must be finite and > -1",
+                         cfg->upper_limit);
+    if (!isfinite(cfg->multiplier) || cfg->multiplier < 0.0f || cfg->multiplier >= 1.0f)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.multiplier = %g: must be in [0, 1) (0 = default)",
+                         cfg->multiplier);
+    if (cfg->grid != QSNN_GRID_UNIFORM) {
+        double lo = -(1.0 + cfg->lower_limit), hi = 1.0 + cfg->upper_limit;
+        double c = cfg->grid == QSNN_GRID_THRESHOLD_CENTERED ? 1.0 : 0.0;
+        int below, above;
+        split_levels(1 << cfg->bits, c, lo, hi, &below, &above);
+        if (c <= lo || c >= hi || below < 1 || above < 1)
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                             "quant.state: the %s grid needs levels on both sides of its centre; "
+                             "lower_limit = %g, upper_limit = %g leave %d below and %d above",
+                             qsnn_grid_name(cfg->grid), cfg->lower_limit, cfg->upper_limit, below, above);
+    }
+    return QSNN_OK;
+}
+
+qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, double theta, double *lv) {
+    qsnn_status st = qsnn_state_quant_check(ctx, cfg);
+    if (st) return st;
+    if (!(theta > 0.0) || !isfinite(theta))
+        return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "state quantizer: threshold %g must be finite and > 0", theta);
+    const int n = 1 << cfg->bits;
+    const double lo = -theta * (1.0 + cfg->lower_limit), hi = theta * (1.0 + cfg->upper_limit);
+    if (cfg->grid == QSNN_GRID_UNIFORM) {
+        /* Symmetric evaluation from both ends, so both end levels are exact. */
+        const double step = (hi - lo) / (n - 1);
+        for (int i = 0; i < n; i++) lv[i] = (i < n / 2) ? lo + i * step : hi - (n - 1 - i) * step;
+        return QSNN_OK;
+    }
+    const double c = cfg->grid == QSNN_GRID_THRESHOLD_CENTERED ? theta : 0.0;
+    const double r = cfg->multiplier > 0 ? cfg->multiplier : qsnn_grid_default_multiplier(cfg->bits);
+    int below, above;
+    split_levels(n, c, lo, hi, &below, &above);
+    for (int i = 0; i < below; i++) lv[i] = lo + (c - lo) * (1.0 - pow(r, i)) / (1.0 - pow(r, below));
+    for (int k = 1; k <= above; k++)
+        lv[below + k - 1] = c + (hi - c) * (pow(r, above - k) - pow(r, above)) / (1.0 - pow(r, above));
+    return QSNN_OK;
+}
+
+qsnn_status qsnn_state_quant_build(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, float theta, qsnn_state_quant *q) {
+    if (cfg->bits == 0) {
+        qsnn_state_quant_free(ctx, q);
+        q->cfg = *cfg;
+        return QSNN_OK;
+    }
+    const int n = 1 << cfg->bits;
+    if (!q->levels || q->n != n) {
+        qsnn_free(ctx, q->levels);
+        q->levels = qsnn_malloc(ctx, (size_t)n * sizeof(float));
+        if (!q->levels) return QSNN_ERR_NOMEM;
+        q->n = n;
+    }
+    double *tmp = qsnn_malloc(ctx, (size_t)n * sizeof(double));
+    if (!tmp) return QSNN_ERR_NOMEM;
+    qsnn_status st = qsnn_state_levels(ctx, cfg, theta, tmp);
+    if (st == QSNN_OK) {
+        for (int i = 0; i < n; i++) q->levels[i] = (float)tmp[i];
+        /* Rounding to float can merge neighbouring levels at high bit widths; keep them sorted. */
+        for (int i = 1; i < n; i++)
+            if (q->levels[i] < q->levels[i - 1]) q->levels[i] = q->levels[i - 1];
+    }
+    qsnn_free(ctx, tmp);
+    if (st) return st;
+    q->enabled = 1;
+    q->lo = q->levels[0];
+    q->hi = q->levels[n - 1];
+    q->uniform = cfg->grid == QSNN_GRID_UNIFORM;
+    q->inv_step = q->uniform ? (float)((n - 1) / ((double)q->hi - q->lo)) : 0.0f;
+    q->ste_clip = cfg->ste_clip;
+    q->built_theta = theta;
+    q->cfg = *cfg;
+    return QSNN_OK;
+}
+
+void qsnn_state_quant_free(qsnn_ctx *ctx, qsnn_state_quant *q) {
+    qsnn_free(ctx, q->levels);
+    memset(q, 0, sizeof *q);
+}
+
+int qsnn_state_level_index(const qsnn_state_quant *q, float v) {
+    int lo = 0, hi = q->n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) >> 1;
+        if (q->levels[mid] < v) lo = mid + 1;
+        else if (q->levels[mid] > v) hi = mid - 1;
+        else return mid;
+    }
+    return -1;
+}

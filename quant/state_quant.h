@@ -1,0 +1,79 @@
+/* Stateful quantization of the membrane (SQUAT grids, specs/neurons.md): uniform,
+ * threshold-centered and zero-centered level tables, nearest level with ties to the lower level,
+ * straight-through backward. */
+#ifndef QSNN_QUANT_STATE_QUANT_H
+#define QSNN_QUANT_STATE_QUANT_H
+
+#include "core/context.h"
+
+typedef enum { QSNN_GRID_UNIFORM = 0, QSNN_GRID_THRESHOLD_CENTERED = 1, QSNN_GRID_ZERO_CENTERED = 2 } qsnn_grid;
+
+#define QSNN_STATE_MAX_BITS 16
+
+typedef struct qsnn_state_quant_cfg {
+    int bits;          /* 0 = off; 1..16 */
+    qsnn_grid grid;
+    double lower_limit; /* U_min = -θ (1 + lower_limit) */
+    double upper_limit; /* U_max =  θ (1 + upper_limit) */
+    double multiplier; /* r for centered grids; 0 = the default for the bit width */
+    int ste_clip;      /* 1: zero gradient outside [U_min, U_max] */
+} qsnn_state_quant_cfg;
+
+typedef struct qsnn_state_quant {
+    int enabled;
+    int n;          /* number of levels */
+    float *levels;  /* sorted ascending, n entries */
+    float lo, hi;   /* end levels */
+    int uniform;    /* levels equally spaced: index estimated arithmetically, then corrected */
+    float inv_step; /* (n-1)/(hi-lo) when uniform */
+    int ste_clip;
+    float built_theta; /* θ the table was built for */
+    qsnn_state_quant_cfg cfg;
+} qsnn_state_quant;
+
+const char *qsnn_grid_name(qsnn_grid g);
+/* -1 when the name is unknown. */
+int qsnn_grid_find(const char *name);
+/* The default r for a bit width (specs/neurons.md). */
+double qsnn_grid_default_multiplier(int bits);
+
+/* Checks a configuration; message names the offending field. */
+qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg);
+/* Builds (or rebuilds for a new θ) the level table. q must be zeroed before the first call. */
+qsnn_status qsnn_state_quant_build(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, float theta, qsnn_state_quant *q);
+void qsnn_state_quant_free(qsnn_ctx *ctx, qsnn_state_quant *q);
+/* Computes the levels in double precision (n = 2^bits values) for a threshold θ. */
+qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, double theta, double *levels);
+
+/* Scalar reference: binary search for the nearest level, ties to the lower one. */
+static inline float qsnn_state_quant_ref(const qsnn_state_quant *q, float u) {
+    const float *lv = q->levels;
+    if (!(u > lv[0])) return u != u ? u : lv[0]; /* NaN propagates; below range saturates */
+    if (u >= lv[q->n - 1]) return lv[q->n - 1];
+    int lo = 0, hi = q->n - 1; /* lv[lo] < u <= lv[hi] */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) >> 1;
+        if (lv[mid] < u) lo = mid; else hi = mid;
+    }
+    return (u - lv[lo]) <= (lv[hi] - u) ? lv[lo] : lv[hi];
+}
+
+/* Fast path: for uniform grids the bracket comes from arithmetic (corrected by one step where
+ * rounding put it off), so the result equals the reference bit for bit. */
+static inline float qsnn_state_quant_apply(const qsnn_state_quant *q, float u) {
+    if (!q->uniform) return qsnn_state_quant_ref(q, u);
+    const float *lv = q->levels;
+    if (!(u > lv[0])) return u != u ? u : lv[0];
+    if (u >= lv[q->n - 1]) return lv[q->n - 1];
+    int k = (int)((u - q->lo) * q->inv_step);
+    if (k > q->n - 2) k = q->n - 2;
+    if (k < 0) k = 0;
+    if (!(lv[k] < u) && k > 0) k--;
+    else if (u > lv[k + 1] && k < q->n - 2) k++;
+    return (u - lv[k]) <= (lv[k + 1] - u) ? lv[k] : lv[k + 1];
+}
+
+/* Level index of a quantized value (for integer export and histograms); -1 when not a level. */
+int qsnn_state_level_index(const qsnn_state_quant *q, float v);
+
+#endif

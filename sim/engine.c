@@ -1,0 +1,246 @@
+#include "sim/engine.h"
+#include "sim/spike_scan.h"
+
+#include "sim/gemm.h"
+#include <string.h>
+
+#define BLOCK QSNN_NEURON_BLOCK
+
+static size_t n_blocks(size_t n) { return (n + BLOCK - 1) / BLOCK; }
+
+static int use_sparse(const qsnn_net *net, int l) {
+    return l > 0 && net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN &&
+           net->cfg.neuron_params.surrogate != QSNN_SURR_SOFT;
+}
+
+qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qsnn_workspace **out) {
+    qsnn_ctx *ctx = net->ctx;
+    *out = NULL;
+    if (max_B < 1) return qsnn_fail(ctx, QSNN_ERR_ARG, "workspace: batch size %d must be >= 1", max_B);
+    if (T < 1) return qsnn_fail(ctx, QSNN_ERR_ARG, "workspace: %d time steps (must be >= 1)", T);
+    /* Sizing pass: everything the time loop needs comes from one arena. */
+    size_t bytes = 0, max_n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        size_t n = (size_t)max_B * net->layer[l].out;
+        size_t seq = qsnn_arena_round((size_t)T * n * sizeof(float));
+        bytes += 3 * seq + (train ? 2 * seq : 0);
+        if (n > max_n) max_n = n;
+        if (use_sparse(net, l)) {
+            const size_t w = (size_t)net->layer[l].in * net->layer[l].out * sizeof(float);
+            bytes += qsnn_arena_round(w) + (train ? qsnn_arena_round(QSNN_SPARSE_CHUNKS * w) : 0);
+        }
+    }
+    bytes += qsnn_arena_round(n_blocks(max_n) * sizeof(qsnn_neuron_pgrad));
+    qsnn_workspace *ws = qsnn_calloc(ctx, 1, sizeof *ws);
+    if (!ws) return QSNN_ERR_NOMEM;
+    qsnn_status st = qsnn_arena_create(ctx, bytes, &ws->arena);
+    if (st) {
+        qsnn_free(ctx, ws);
+        return st;
+    }
+    ws->max_B = max_B;
+    ws->T = T;
+    ws->train = train;
+    for (int l = 0; l < net->n_layers; l++) {
+        size_t seq = (size_t)T * max_B * net->layer[l].out * sizeof(float);
+        qsnn_layer_buf *b = &ws->buf[l];
+        b->cur = qsnn_arena_alloc(ws->arena, seq);
+        b->U = qsnn_arena_alloc(ws->arena, seq);
+        b->S = qsnn_arena_alloc(ws->arena, seq);
+        if (train) {
+            b->gS = qsnn_arena_alloc(ws->arena, seq);
+            b->gcur = qsnn_arena_alloc(ws->arena, seq);
+        }
+        if (use_sparse(net, l)) {
+            const size_t w = (size_t)net->layer[l].in * net->layer[l].out * sizeof(float);
+            b->wt = qsnn_arena_alloc(ws->arena, w);
+            if (train) b->gw_part = qsnn_arena_alloc(ws->arena, QSNN_SPARSE_CHUNKS * w);
+        }
+    }
+    ws->n_pg = n_blocks(max_n);
+    ws->pg = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(qsnn_neuron_pgrad));
+    *out = ws;
+    return QSNN_OK;
+}
+
+void qsnn_workspace_destroy(qsnn_workspace **pws) {
+    if (!pws || !*pws) return;
+    qsnn_ctx *ctx = (*pws)->arena->ctx;
+    qsnn_arena_destroy(&(*pws)->arena);
+    qsnn_free(ctx, *pws);
+    *pws = NULL;
+}
+
+/* cur[rows][out] = X[rows][in] · Wᵀ + b */
+static void dense_forward(const qsnn_layer *L, const float *X, int rows, float *cur) {
+    float beta = 0.0f;
+    if (L->b) {
+        #pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) memcpy(cur + (size_t)r * L->out, L->b, (size_t)L->out * sizeof(float));
+        beta = 1.0f;
+    }
+    qsnn_sgemm(CblasNoTrans, CblasTrans, rows, L->out, L->in, 1.0f, X, L->in, L->Wq, L->in, beta, cur,
+                L->out);
+}
+
+/* Spike-driven twin of dense_forward: adds the weight rows of the inputs that spiked. Accepts any
+ * input values (skips zeros), so it equals dense_forward up to summation order. */
+static void sparse_forward(const qsnn_layer *L, const float *X, int rows, float *wt, float *cur) {
+    const int in = L->in, out = L->out;
+    for (int o = 0; o < out; o++)
+        for (int j = 0; j < in; j++) wt[(size_t)j * out + o] = L->Wq[(size_t)o * in + j];
+    #pragma omp parallel
+    {
+        int idx[QSNN_SPARSE_MAX_IN];
+        #pragma omp for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            float acc[QSNN_SPARSE_MAX_OUT];
+            for (int o = 0; o < out; o++) acc[o] = L->b ? L->b[o] : 0.0f;
+            const float *x = X + (size_t)r * in;
+            const int nz = qsnn_nonzero_indices(x, in, idx);
+            for (int k = 0; k < nz; k++) {
+                const float s = x[idx[k]];
+                const float *w = wt + (size_t)idx[k] * out;
+                for (int o = 0; o < out; o++) acc[o] += s * w[o];
+            }
+            for (int o = 0; o < out; o++) cur[(size_t)r * out + o] = acc[o];
+        }
+    }
+}
+
+/* gW[out][in] = gcurᵀ X over the rows, visiting only the non-zero inputs; per-chunk partials
+ * summed in chunk order. */
+static void sparse_weight_grad(const qsnn_layer *L, const float *X, const float *gcur, int rows, float *part,
+                               float *gW) {
+    const int in = L->in, out = L->out;
+    const size_t w = (size_t)in * out;
+    #pragma omp parallel
+    {
+        int idx[QSNN_SPARSE_MAX_IN];
+        #pragma omp for schedule(static)
+        for (int c = 0; c < QSNN_SPARSE_CHUNKS; c++) {
+            float *p = part + (size_t)c * w;
+            for (size_t i = 0; i < w; i++) p[i] = 0.0f;
+            const int r0 = (int)((long)rows * c / QSNN_SPARSE_CHUNKS);
+            const int r1 = (int)((long)rows * (c + 1) / QSNN_SPARSE_CHUNKS);
+            for (int r = r0; r < r1; r++) {
+                const float *x = X + (size_t)r * in, *g = gcur + (size_t)r * out;
+                const int nz = qsnn_nonzero_indices(x, in, idx);
+                for (int k = 0; k < nz; k++) {
+                    const float s = x[idx[k]];
+                    float *pj = p + (size_t)idx[k] * out;
+                    for (int o = 0; o < out; o++) pj[o] += s * g[o];
+                }
+            }
+        }
+    }
+    #pragma omp parallel for schedule(static)
+    for (int j = 0; j < in; j++)
+        for (int o = 0; o < out; o++) {
+            float acc = 0.0f;
+            for (int c = 0; c < QSNN_SPARSE_CHUNKS; c++) acc += part[(size_t)c * w + (size_t)j * out + o];
+            gW[(size_t)o * in + j] = acc;
+        }
+}
+
+qsnn_status qsnn_forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B) {
+    if (B < 1 || B > ws->max_B)
+        return qsnn_fail(net->ctx, QSNN_ERR_ARG, "forward: batch %d outside the workspace's 1..%d", B, ws->max_B);
+    const int T = ws->T;
+    ws->B = B;
+    ws->x = x;
+    ws->in_static = x_static;
+    for (int l = 0; l < net->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        qsnn_layer_buf *b = &ws->buf[l];
+        const int in_static = l == 0 && x_static;
+        const float *X = l ? ws->buf[l - 1].S : x;
+        if (b->wt) sparse_forward(L, X, T * B, b->wt, b->cur);
+        else dense_forward(L, X, in_static ? B : T * B, b->cur);
+        const size_t n = (size_t)B * L->out, is = in_static ? 0 : n;
+        const long nb = (long)n_blocks(n);
+        const qsnn_state_quant *sq = L->sq.enabled ? &L->sq : NULL;
+        #pragma omp parallel for schedule(static)
+        for (long k = 0; k < nb; k++) {
+            const size_t j0 = (size_t)k * BLOCK;
+            const int cnt = (int)(n - j0 < BLOCK ? n - j0 : BLOCK);
+            L->ops->forward(&L->np, sq, T, cnt, b->cur + j0, is, b->U + j0, b->S + j0, n);
+        }
+    }
+    return QSNN_OK;
+}
+
+qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out, const float *gU_out) {
+    if (!ws->train) return qsnn_fail(net->ctx, QSNN_ERR_ARG, "backward: workspace was created for inference");
+    const int T = ws->T, B = ws->B;
+    const int learn = net->cfg.learn_beta || net->cfg.learn_theta;
+    for (int l = net->n_layers - 1; l >= 0; l--) {
+        qsnn_layer *L = &net->layer[l];
+        qsnn_layer_buf *b = &ws->buf[l];
+        const int last = l == net->n_layers - 1;
+        const int in_static = l == 0 && ws->in_static;
+        const float *gS = last ? gS_out : b->gS;
+        const float *gU = last ? gU_out : NULL;
+        const float *X = l ? ws->buf[l - 1].S : ws->x;
+        const size_t n = (size_t)B * L->out, is = in_static ? 0 : n;
+        const long nb = (long)n_blocks(n);
+        const qsnn_state_quant *sq = L->sq.enabled ? &L->sq : NULL;
+        #pragma omp parallel for schedule(static)
+        for (long k = 0; k < nb; k++) {
+            const size_t j0 = (size_t)k * BLOCK;
+            const int cnt = (int)(n - j0 < BLOCK ? n - j0 : BLOCK);
+            qsnn_neuron_pgrad *pg = NULL;
+            if (learn) {
+                pg = &ws->pg[k];
+                pg->beta = pg->theta = 0.0;
+            }
+            L->ops->backward(&L->np, sq, T, cnt, b->cur + j0, is, b->U + j0, gS ? gS + j0 : NULL, gU ? gU + j0 : NULL,
+                             n, b->gcur + j0, is, pg);
+        }
+        if (learn) { /* fixed-order reduction: the same sum for any thread count */
+            double gb = 0.0, gt = 0.0;
+            for (long k = 0; k < nb; k++) gb += ws->pg[k].beta, gt += ws->pg[k].theta;
+            L->g_beta = (float)gb;
+            L->g_theta = (float)gt;
+        }
+        const int rows = in_static ? B : T * B;
+        if (b->gw_part) sparse_weight_grad(L, X, b->gcur, rows, b->gw_part, L->gW);
+        else
+            qsnn_sgemm(CblasTrans, CblasNoTrans, L->out, L->in, rows, 1.0f, b->gcur, L->out, X, L->in,
+                        0.0f, L->gW, L->in);
+        if (L->gb) {
+            const int nc = (L->out + 63) / 64;
+            #pragma omp parallel for schedule(static)
+            for (int c = 0; c < nc; c++) {
+                const int o0 = c * 64, o1 = o0 + 64 < L->out ? o0 + 64 : L->out;
+                for (int o = o0; o < o1; o++) L->gb[o] = 0.0f;
+                for (int r = 0; r < rows; r++) {
+                    const float *g = b->gcur + (size_t)r * L->out;
+                    for (int o = o0; o < o1; o++) L->gb[o] += g[o];
+                }
+            }
+        }
+        if (L->wq) L->wq->backward(&net->cfg.weight_quant, L->W, L->w_scales, L->out, L->in, L->gW);
+        if (l > 0)
+            qsnn_sgemm(CblasNoTrans, CblasNoTrans, rows, L->in, L->out, 1.0f, b->gcur, L->out, L->Wq,
+                        L->in, 0.0f, ws->buf[l - 1].gS, L->in);
+    }
+    return QSNN_OK;
+}
+
+double qsnn_layer_rate(const qsnn_workspace *ws, const qsnn_net *net, int l) {
+    const size_t n = (size_t)ws->T * ws->B * net->layer[l].out;
+    const float *S = ws->buf[l].S;
+    const long nb = (long)n_blocks(n);
+    double total = 0.0;
+    /* Per-block partial sums are exact integers (spike counts) in float up to 2^24, so the
+     * order of the final reduction cannot change the result. */
+    #pragma omp parallel for schedule(static) reduction(+ : total)
+    for (long k = 0; k < nb; k++) {
+        const size_t j0 = (size_t)k * BLOCK, j1 = j0 + BLOCK < n ? j0 + BLOCK : n;
+        float s = 0.0f;
+        for (size_t j = j0; j < j1; j++) s += S[j];
+        total += s;
+    }
+    return total / (double)n;
+}

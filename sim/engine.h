@@ -1,0 +1,52 @@
+/* The time-stepped engine: forward over all T steps layer by layer (one sgemm per feed-forward
+ * layer over T·B rows, or over B rows when the input is static), and BPTT in reverse.
+ * Buffers come from an arena sized once for (max batch, T); nothing is allocated per step. */
+#ifndef QSNN_SIM_ENGINE_H
+#define QSNN_SIM_ENGINE_H
+
+#include "core/arena.h"
+#include "sim/network.h"
+
+typedef struct qsnn_layer_buf {
+    float *cur;  /* input currents: [B][out] when the layer's input is static, else [T][B][out] */
+    float *U;  /* membrane after quantization, [T][B][out] */
+    float *S;  /* spikes, [T][B][out] (floats: they are the next layer's sgemm input) */
+    float *gS; /* dL/dS, [T][B][out] (training only) */
+    float *gcur; /* dL/dI, same shape as cur (training only) */
+    /* Spike-driven path for narrow layers fed by binary spikes (sgemm is slow at N or K of ~10):
+     * transposed weights [in][out] and per-chunk weight-gradient partials. NULL when unused. */
+    float *wt, *gw_part;
+} qsnn_layer_buf;
+
+/* Layers with at most this many neurons and a spiking input use the spike-driven path. */
+#define QSNN_SPARSE_MAX_OUT 64
+#define QSNN_SPARSE_MAX_IN 8192 /* index list per row lives on the stack */
+/* Fixed number of row chunks for the spike-driven weight gradient: a fixed reduction order, so
+ * the result does not depend on the thread count. */
+#define QSNN_SPARSE_CHUNKS 16
+
+typedef struct qsnn_workspace {
+    int max_B, T, train;
+    int B;          /* batch of the last forward */
+    int in_static;  /* whether the last forward's input was static */
+    const float *x; /* the last forward's input (borrowed) */
+    qsnn_layer_buf buf[QSNN_MAX_LAYERS];
+    qsnn_neuron_pgrad *pg; /* per-block partial parameter gradients */
+    size_t n_pg;
+    qsnn_arena *arena;
+} qsnn_workspace;
+
+qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qsnn_workspace **out);
+void qsnn_workspace_destroy(qsnn_workspace **ws);
+
+/* x: [B][n_inputs] when x_static (the same input at every step), else [T][B][n_inputs].
+ * x must stay valid until qsnn_backward returns. */
+qsnn_status qsnn_forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B);
+/* Gradients of the loss wrt the output layer's spikes and/or membranes ([T][B][out], either may be NULL);
+ * writes the gradients of every parameter (overwriting). */
+qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out, const float *gU_out);
+
+/* Mean firing rate (spikes per neuron per step) of layer l in the last forward. */
+double qsnn_layer_rate(const qsnn_workspace *ws, const qsnn_net *net, int l);
+
+#endif

@@ -1,0 +1,202 @@
+#include "sim/network.h"
+#include "core/rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void qsnn_net_cfg_default(qsnn_net_cfg *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->n_inputs = 784;
+    cfg->n_layers = 2;
+    cfg->sizes[0] = 1000;
+    cfg->sizes[1] = 10;
+    snprintf(cfg->neuron, sizeof cfg->neuron, "lif");
+    cfg->neuron_params.beta = 0.95f;
+    cfg->neuron_params.theta = 1.0f;
+    cfg->neuron_params.reset = QSNN_RESET_SUBTRACT;
+    cfg->neuron_params.reset_grad = 0;
+    cfg->neuron_params.surrogate = QSNN_SURR_ARCTAN;
+    cfg->neuron_params.slope = 2.0f;
+    cfg->bias = 1;
+    cfg->state_quant.bits = 0;
+    cfg->state_quant.grid = QSNN_GRID_UNIFORM;
+    cfg->state_quant.lower_limit = 0.0;
+    cfg->state_quant.upper_limit = 0.2;
+    cfg->weight_quant.bits = 0;
+    cfg->weight_quant.granularity = QSNN_WQ_PER_TENSOR;
+    snprintf(cfg->weight_quant.method, sizeof cfg->weight_quant.method, "uniform_symmetric");
+}
+
+qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
+    if (cfg->n_inputs < 1) return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.inputs = %d: must be >= 1", cfg->n_inputs);
+    if (cfg->n_layers < 1 || cfg->n_layers > QSNN_MAX_LAYERS)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model: %d layers (1..%d allowed)", cfg->n_layers, QSNN_MAX_LAYERS);
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (cfg->sizes[l] < 1 || cfg->sizes[l] > 1000000)
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model: layer %d has %d neurons (1..1000000 allowed)", l,
+                             cfg->sizes[l]);
+    if (!qsnn_neuron_find(cfg->neuron))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.neuron = '%s': unknown (known: %s)", cfg->neuron,
+                         qsnn_neuron_names());
+    const qsnn_neuron_params *p = &cfg->neuron_params;
+    if (!(p->beta >= 0.0f && p->beta <= 1.0f))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.beta = %g: must be in [0, 1]", p->beta);
+    if (!(p->theta > 0.0f) || !isfinite(p->theta))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.threshold = %g: must be finite and > 0", p->theta);
+    if (p->reset < QSNN_RESET_SUBTRACT || p->reset > QSNN_RESET_NONE)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.reset: unknown reset rule %d", (int)p->reset);
+    if (!qsnn_surrogate_get(p->surrogate))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.surrogate: unknown surrogate %d", (int)p->surrogate);
+    if (!(p->slope > 0.0f) || !isfinite(p->slope))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.surrogate_slope = %g: must be finite and > 0", p->slope);
+    qsnn_status st = qsnn_state_quant_check(ctx, &cfg->state_quant);
+    if (st) return st;
+    return qsnn_weight_quant_check(ctx, &cfg->weight_quant);
+}
+
+qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **out) {
+    *out = NULL;
+    qsnn_status st = qsnn_net_cfg_check(ctx, cfg);
+    if (st) return st;
+    qsnn_net *net = qsnn_calloc(ctx, 1, sizeof *net);
+    if (!net) return QSNN_ERR_NOMEM;
+    net->ctx = ctx;
+    net->cfg = *cfg;
+    net->n_layers = cfg->n_layers;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        L->in = l ? cfg->sizes[l - 1] : cfg->n_inputs;
+        L->out = cfg->sizes[l];
+        const size_t nw = (size_t)L->in * L->out;
+        L->W = qsnn_calloc(ctx, nw, sizeof(float));
+        L->gW = qsnn_calloc(ctx, nw, sizeof(float));
+        if (!L->W || !L->gW) goto oom;
+        if (cfg->bias) {
+            L->b = qsnn_calloc(ctx, L->out, sizeof(float));
+            L->gb = qsnn_calloc(ctx, L->out, sizeof(float));
+            if (!L->b || !L->gb) goto oom;
+        }
+        if (cfg->weight_quant.bits) {
+            L->wq = qsnn_weight_quant_find(cfg->weight_quant.method);
+            L->Wq = qsnn_calloc(ctx, nw, sizeof(float));
+            L->w_scales = qsnn_calloc(ctx, L->out, sizeof(float));
+            if (!L->Wq || !L->w_scales) goto oom;
+        } else {
+            L->Wq = L->W;
+        }
+        L->ops = qsnn_neuron_find(cfg->neuron);
+        L->beta = cfg->neuron_params.beta;
+        L->theta = cfg->neuron_params.theta;
+        L->np = cfg->neuron_params;
+    }
+    st = qsnn_net_prepare(net);
+    if (st) {
+        qsnn_net_destroy(&net);
+        return st;
+    }
+    *out = net;
+    return QSNN_OK;
+oom:
+    qsnn_net_destroy(&net);
+    return QSNN_ERR_NOMEM;
+}
+
+void qsnn_net_destroy(qsnn_net **pnet) {
+    if (!pnet || !*pnet) return;
+    qsnn_net *net = *pnet;
+    qsnn_ctx *ctx = net->ctx;
+    for (int l = 0; l < net->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        if (L->Wq != L->W) qsnn_free(ctx, L->Wq);
+        qsnn_free(ctx, L->W);
+        qsnn_free(ctx, L->gW);
+        qsnn_free(ctx, L->b);
+        qsnn_free(ctx, L->gb);
+        qsnn_free(ctx, L->w_scales);
+        qsnn_state_quant_free(ctx, &L->sq);
+    }
+    qsnn_free(ctx, net);
+    *pnet = NULL;
+}
+
+static void fill_uniform(float *v, size_t n, float bound, uint64_t seed, uint64_t stream) {
+    qsnn_rng r;
+    qsnn_rng_init(&r, seed, stream);
+    for (size_t i = 0; i < n; i++) v[i] = bound * (2.0f * qsnn_rng_uniform(&r) - 1.0f);
+}
+
+void qsnn_net_init(qsnn_net *net, uint64_t seed) {
+    for (int l = 0; l < net->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        const float bound = 1.0f / sqrtf((float)L->in);
+        fill_uniform(L->W, (size_t)L->in * L->out, bound, seed, QSNN_STREAM_INIT + 2 * l);
+        if (L->b) fill_uniform(L->b, (size_t)L->out, bound, seed, QSNN_STREAM_INIT + 2 * l + 1);
+        L->beta = net->cfg.neuron_params.beta;
+        L->theta = net->cfg.neuron_params.theta;
+    }
+    qsnn_net_prepare(net);
+}
+
+static int64_t first_nonfinite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return (int64_t)i;
+    return -1;
+}
+
+qsnn_status qsnn_net_prepare(qsnn_net *net) {
+    qsnn_ctx *ctx = net->ctx;
+    for (int l = 0; l < net->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        int64_t bad = first_nonfinite(L->W, (size_t)L->in * L->out);
+        if (bad >= 0)
+            return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.weight[%lld][%lld] is %g", l, (long long)(bad / L->in),
+                             (long long)(bad % L->in), L->W[bad]);
+        if (L->b && (bad = first_nonfinite(L->b, (size_t)L->out)) >= 0)
+            return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.bias[%lld] is %g", l, (long long)bad, L->b[bad]);
+        if (!isfinite(L->beta)) return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.beta is %g", l, L->beta);
+        if (!isfinite(L->theta) || !(L->theta > 0.0f))
+            return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.theta is %g (must be finite and > 0)", l, L->theta);
+        L->beta = L->beta < 0.0f ? 0.0f : (L->beta > 1.0f ? 1.0f : L->beta);
+        L->np = net->cfg.neuron_params;
+        L->np.beta = L->beta;
+        L->np.theta = L->theta;
+        if (L->wq) L->wq->forward(&net->cfg.weight_quant, L->W, L->out, L->in, L->Wq, L->w_scales);
+        if (net->cfg.state_quant.bits && (!L->sq.enabled || L->sq.built_theta != L->theta)) {
+            qsnn_status st = qsnn_state_quant_build(ctx, &net->cfg.state_quant, L->theta, &L->sq);
+            if (st) return st;
+        }
+    }
+    return QSNN_OK;
+}
+
+int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        qsnn_param *p = &list[n++];
+        snprintf(p->name, sizeof p->name, "layer%d.weight", l);
+        p->data = L->W, p->grad = L->gW, p->n = (size_t)L->in * L->out, p->learnable = 1;
+        if (L->b) {
+            p = &list[n++];
+            snprintf(p->name, sizeof p->name, "layer%d.bias", l);
+            p->data = L->b, p->grad = L->gb, p->n = (size_t)L->out, p->learnable = 1;
+        }
+        p = &list[n++];
+        snprintf(p->name, sizeof p->name, "layer%d.beta", l);
+        p->data = &L->beta, p->grad = &L->g_beta, p->n = 1, p->learnable = net->cfg.learn_beta;
+        p = &list[n++];
+        snprintf(p->name, sizeof p->name, "layer%d.theta", l);
+        p->data = &L->theta, p->grad = &L->g_theta, p->n = 1, p->learnable = net->cfg.learn_theta;
+    }
+    return n;
+}
+
+void qsnn_net_zero_grad(qsnn_net *net) {
+    for (int l = 0; l < net->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        memset(L->gW, 0, (size_t)L->in * L->out * sizeof(float));
+        if (L->gb) memset(L->gb, 0, (size_t)L->out * sizeof(float));
+        L->g_beta = L->g_theta = 0.0f;
+    }
+}
