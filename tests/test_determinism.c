@@ -1,6 +1,7 @@
 /* The same seed gives the same result for any thread count: a few training steps with 1 and with
  * 2 threads must give identical losses and identical weights, bit for bit. Also for rate coding
  * and quantized weights and states (other code paths). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,0 +1,94 @@
+/* qsnn eval MODEL: reloads a checkpoint with the configuration stored in it and measures the test
+ * accuracy, which matches the one recorded at training to the last sample. */
+#include "cli/commands.h"
+#include "cli/progress.h"
+#include "cli/run_setup.h"
+#include "io/checkpoint.h"
+#include "train/trainer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void help(void) {
+    printf("usage: qsnn eval MODEL [options]\n\n"
+           "Evaluates a checkpoint written by qsnn train on the test split, with the configuration\n"
+           "stored in it (network, encoding, T, seed).\n\n"
+           "options:\n"
+           "  --data DIR        folder with the IDX files (default: the one used in training)\n"
+           "  --threads N       threads (0 = all cores)\n"
+           "  --no-progress     no progress bar\n");
+}
+
+int qsnn_cmd_eval(int argc, char **argv) {
+    const char *model = NULL, *data = NULL;
+    long long threads = 0;
+    int progress = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            help();
+            return 0;
+        } else if (!strcmp(a, "--no-progress")) {
+            progress = 0;
+        } else if (!strcmp(a, "--data") || !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) return qsnn_cli_error("eval", "option %s needs a value", a), 2;
+            if (!strcmp(a, "--data")) data = argv[++i];
+            else if (qsnn_cli_parse_int(argv[++i], 0, 1024, &threads))
+                return qsnn_cli_error("eval", "--threads %s: expected an integer in 0..1024", argv[i]), 2;
+        } else if (a[0] == '-') {
+            return qsnn_cli_error("eval", "unknown option '%s' (see qsnn eval --help)", a), 2;
+        } else if (!model) {
+            model = a;
+        } else {
+            return qsnn_cli_error("eval", "one model at a time ('%s' and '%s')", model, a), 2;
+        }
+    }
+    if (!model) return qsnn_cli_error("eval", "which model? usage: qsnn eval MODEL (see --help)"), 2;
+
+    qsnn_ctx *ctx = NULL;
+    if (qsnn_ctx_create(NULL, (int)threads, 0, &ctx)) return qsnn_cli_error("eval", "out of memory");
+    int rc = 1;
+    char *yaml = NULL;
+    qsnn_net *net = NULL;
+    qsnn_dataset *test = NULL;
+    qsnn_config cfg;
+    qsnn_ckpt_meta meta;
+    qsnn_config_default(&cfg);
+    if (qsnn_checkpoint_read_meta(ctx, model, &meta) || qsnn_checkpoint_read_config(ctx, model, &yaml)) goto fail;
+    char what[QSNN_PATH_MAX + 16];
+    snprintf(what, sizeof what, "%s:config", model);
+    if (qsnn_config_load_string(ctx, &cfg, yaml, what)) goto fail;
+    if (data) snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s", data);
+    qsnn_config_resolve(&cfg);
+    if (qsnn_config_check(ctx, &cfg)) goto fail;
+    if (qsnn_net_create(ctx, &cfg.model, &net) || qsnn_checkpoint_load_params(ctx, model, net)) goto fail;
+    if (qsnn_load_split(ctx, &cfg, "t10k", &test)) goto fail;
+    qsnn_progress bar;
+    qsnn_progress_init(&bar, progress);
+    bar.label = "test";
+    qsnn_metrics m;
+    if (qsnn_evaluate(ctx, net, &cfg.train, &cfg.data, test, (uint64_t)cfg.run.seed, qsnn_progress_update, &bar, &m)) {
+        qsnn_progress_clear(&bar);
+        goto fail;
+    }
+    qsnn_progress_clear(&bar);
+    const long correct = (long)(m.accuracy * (double)m.samples + 0.5);
+    printf("%s: test accuracy %.2f%% (%ld/%ld), loss %.4f, rates", model, 100.0 * m.accuracy, correct, m.samples,
+           m.loss);
+    for (int l = 0; l < net->n_layers; l++) printf(" %.4f", m.rates[l]);
+    printf(", %.0f samples/s\n", m.samples_per_s);
+    if (m.accuracy == meta.test_accuracy)
+        printf("matches the accuracy recorded at training (%.2f%%)\n", 100.0 * meta.test_accuracy);
+    else
+        printf("differs from the accuracy recorded at training (%.4f%%)\n", 100.0 * meta.test_accuracy);
+    rc = 0;
+    goto done;
+fail:
+    qsnn_cli_error("eval", "%s", qsnn_last_error(ctx));
+done:
+    qsnn_free(ctx, yaml);
+    qsnn_net_destroy(&net);
+    qsnn_dataset_destroy(ctx, &test);
+    qsnn_ctx_destroy(&ctx);
+    return rc;
+}

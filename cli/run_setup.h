@@ -1,0 +1,27 @@
+/* Steps shared by the commands that run a network: options to a resolved configuration, the
+ * context, the datasets. */
+#ifndef QSNN_CLI_RUN_SETUP_H
+#define QSNN_CLI_RUN_SETUP_H
+
+#include "cli/config.h"
+#include "datasets/idx.h"
+
+/* Options every running command accepts. A value < 0 / "" means "not given". */
+typedef struct qsnn_common_opts {
+    const char *config_file;
+    const char *sets[256];
+    int n_sets;
+    long long epochs, threads, seed;
+    const char *out, *data;
+    int no_progress;
+} qsnn_common_opts;
+
+/* Tries to consume argv[*i] (and its value) as a common option. Returns 1 if consumed, 0 if not
+ * a common option, -1 on a usage error (message printed). */
+int qsnn_parse_common_opt(const char *cmd, int argc, char **argv, int *i, qsnn_common_opts *o);
+/* Applies the options over cfg (file first, then --set and flags in order) and validates. */
+qsnn_status qsnn_apply_common_opts(qsnn_ctx *ctx, qsnn_config *cfg, const qsnn_common_opts *o);
+/* Loads a split, checks it against the model's input and output sizes. */
+qsnn_status qsnn_load_split(qsnn_ctx *ctx, const qsnn_config *cfg, const char *split, qsnn_dataset **out);
+
+#endif
