@@ -64,34 +64,37 @@ static inline float surr(int id, float x, float k) {
     }
 }
 
+/* Every flag is a compile-time constant in the specialised call sites below, so the inner loop has
+ * no branches left and vectorizes; the generic call passes run-time values (same arithmetic). */
 static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
                                                            int T, int n, const float *cur, size_t is, const float *U,
                                                            const float *gS, const float *gUx, size_t stride,
                                                            float *gcur, size_t gs, qsnn_neuron_pgrad *pg,
-                                                           const int reset, const int sid, const int clip) {
+                                                           const int reset, const int sid, const int clip,
+                                                           const int have_gs, const int have_gu, const int want_pg,
+                                                           const int summed) {
     const float beta = p->beta, theta = p->theta, k = p->slope;
     const int soft = sid == QSNN_SURR_SOFT, rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     float carry[QSNN_NEURON_BLOCK]; /* dL/dU[t] arriving from step t+1 */
     for (int j = 0; j < n; j++) carry[j] = 0.0f;
-    if (gs == 0)
+    if (summed)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
     double gb = 0.0, gth = 0.0;
     for (int t = T - 1; t >= 0; t--) {
         const float *Ut = U + (size_t)t * stride;
         const float *Up = U + (size_t)(t - 1) * stride;
-        const float *gSt = gS ? gS + (size_t)t * stride : NULL;
-        const float *gUt = gUx ? gUx + (size_t)t * stride : NULL;
+        const float *gSt = have_gs ? gS + (size_t)t * stride : NULL;
+        const float *gUt = have_gu ? gUx + (size_t)t * stride : NULL;
         const float *in = cur + (size_t)t * is;
-        float *gcurt = gcur + (size_t)t * gs;
+        float *gct = gcur + (size_t)t * gs;
         for (int j = 0; j < n; j++) {
-            const float sg = surr(sid, Ut[j] - theta, k);
             float gu = carry[j];
             float gs_sg = 0.0f;
-            if (gSt) {
-                gs_sg = gSt[j] * sg;
+            if (have_gs) {
+                gs_sg = gSt[j] * surr(sid, Ut[j] - theta, k);
                 gu += gs_sg;
             }
-            if (gUt) gu += gUt[j];
+            if (have_gu) gu += gUt[j];
             const float up = t ? Up[j] : 0.0f;
             const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
             float ga = gu;
@@ -99,18 +102,18 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
                 const float a = integrate(reset, beta, theta, up, in[j], r);
                 if (a < q->lo || a > q->hi) ga = 0.0f;
             }
-            if (gs) gcurt[j] = ga;
-            else gcur[j] += ga;
-            /* dL/dU[t-1] through a[t] = β U[t-1] + cur[t] - reset term(R[t](U[t-1])) */
+            if (summed) gcur[j] += ga;
+            else gct[j] = ga;
+            /* dL/dU[t-1] through a[t] = β U[t-1] + I[t] - reset term(R[t](U[t-1])) */
             const float sp = rgrad ? surr(sid, up - theta, k) : 0.0f;
             float da_dup;
             switch (reset) {
-            case QSNN_RESET_SUBTRACT: da_dup = beta - theta * sp; break;
-            case QSNN_RESET_ZERO: da_dup = beta * (1.0f - r) - beta * up * sp; break;
+            case QSNN_RESET_SUBTRACT: da_dup = rgrad ? beta - theta * sp : beta; break;
+            case QSNN_RESET_ZERO: da_dup = rgrad ? beta * (1.0f - r) - beta * up * sp : beta * (1.0f - r); break;
             default: da_dup = beta; break;
             }
             carry[j] = ga * da_dup;
-            if (pg) {
+            if (want_pg) {
                 const float da_db = reset == QSNN_RESET_ZERO ? up * (1.0f - r) : up;
                 float da_dth = 0.0f; /* dR/dθ = -σ'(U[t-1] - θ) when the reset carries gradient */
                 if (reset == QSNN_RESET_SUBTRACT) da_dth = -r + theta * sp;
@@ -120,7 +123,7 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
             }
         }
     }
-    if (pg) {
+    if (want_pg) {
         pg->beta += gb;
         pg->theta += gth;
     }
@@ -130,12 +133,17 @@ static void lif_backward(const qsnn_neuron_params *p, const qsnn_state_quant *q,
                          size_t is, const float *U, const float *gS, const float *gU, size_t stride, float *gcur,
                          size_t gs, qsnn_neuron_pgrad *pg) {
     const int clip = q && q->enabled && q->ste_clip;
-#define QSNN_LIF_BWD(R, SID) bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, R, SID, clip)
-    if (p->surrogate == QSNN_SURR_ARCTAN && p->reset == QSNN_RESET_SUBTRACT && !clip)
-        QSNN_LIF_BWD(QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN); /* the default configuration, specialised */
+    const int fast = p->surrogate == QSNN_SURR_ARCTAN && p->reset == QSNN_RESET_SUBTRACT && !p->reset_grad && !clip &&
+                     gS && !gU && !pg;
+    if (fast && gs == 0) /* the default network's hidden layer (static input) */
+        bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0,
+                 0, 1);
+    else if (fast)
+        bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0,
+                 0, 0);
     else
-        QSNN_LIF_BWD(p->reset, p->surrogate);
-#undef QSNN_LIF_BWD
+        bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, p->reset, p->surrogate, clip, gS != NULL,
+                 gU != NULL, pg != NULL, gs == 0);
 }
 
 const qsnn_neuron_ops qsnn_neuron_lif = {"lif", lif_forward, lif_backward};

@@ -75,7 +75,7 @@ Test(config, defaults) {
     cr_expect_eq(m->state_quant.multiplier, 0);
     cr_expect_eq(m->state_quant.ste_clip, 0);
     cr_expect_eq(m->weight_quant.bits, 0);
-    cr_expect_eq(m->weight_quant.granularity, QSNN_WQ_PER_TENSOR);
+    cr_expect_eq(m->weight_quant.granularity, QSNN_WQ_PER_CHANNEL);
     cr_expect_str_eq(m->weight_quant.method, "uniform_symmetric");
 
     cr_expect_str_eq(cfg.data.dir, QSNN_DEFAULT_DATA_DIR);
@@ -237,8 +237,8 @@ Test(config, set_each_type) {
     cr_expect_str_eq(cfg.data.dir, "/tmp/some data");
     cr_assert_eq(qsnn_config_set(ctx, &cfg, "model.reset=none"), QSNN_OK, "%s", err());
     cr_expect_eq(cfg.model.neuron_params.reset, QSNN_RESET_NONE);
-    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.granularity=per_channel"), QSNN_OK, "%s", err());
-    cr_expect_eq(cfg.model.weight_quant.granularity, QSNN_WQ_PER_CHANNEL);
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.granularity=per_tensor"), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.weight_quant.granularity, QSNN_WQ_PER_TENSOR);
     cr_assert_eq(qsnn_config_set(ctx, &cfg, "train.loss=mse_count"), QSNN_OK, "%s", err());
     cr_expect_str_eq(cfg.train.loss, "mse_count");
     cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.bits=4"), QSNN_OK, "%s", err());

@@ -62,6 +62,7 @@ static void run_case(const char *name) {
     cfg.state_quant.bits = state_bits;
     cfg.state_quant.grid = qsnn_grid_find(grid);
     cfg.weight_quant.bits = weight_bits;
+    cfg.weight_quant.granularity = QSNN_WQ_PER_TENSOR; /* as gen_golden.py */
     qsnn_net *net;
     cr_assert_eq(qsnn_net_create(ctx, &cfg, &net), QSNN_OK, "%s", qsnn_last_error(ctx));
     const int T = fx.T, B = fx.B, F = fx.F, H = fx.H, C = fx.C;
