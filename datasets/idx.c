@@ -52,6 +52,31 @@ static qsnn_status truncated(qsnn_ctx *ctx, gzFile g, const char *path, const ch
                      errnum == Z_BUF_ERROR ? " (compressed stream ends early)" : "");
 }
 
+/* zlib misses a trailer cut short when a large read consumed all the compressed input, so check
+ * the gzip trailer (CRC-32 and length of the uncompressed bytes) ourselves. A multi-member gzip
+ * file (concatenated streams, rare for datasets) is refused by this check too. */
+static qsnn_status check_gzip_trailer(qsnn_ctx *ctx, const char *path, const uint8_t *head, const uint8_t *dims,
+                                      uint64_t dim_bytes, const uint8_t *data, uint64_t n) {
+    FILE *f = fopen(path, "rb");
+    uint8_t t[8];
+    const int ok = f && fseek(f, -8, SEEK_END) == 0 && fread(t, 1, 8, f) == 8;
+    if (f) fclose(f);
+    if (!ok) return qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: truncated gzip stream (no trailer)", path);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, head, 4);
+    crc = crc32(crc, dims, (uInt)dim_bytes);
+    for (uint64_t off = 0; off < n; off += 1u << 30) { /* crc32 takes 32-bit lengths */
+        const uint64_t len = n - off < (1u << 30) ? n - off : (1u << 30);
+        crc = crc32(crc, data + off, (uInt)len);
+    }
+    const uint32_t want_crc = (uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24;
+    const uint32_t want_len = (uint32_t)t[4] | (uint32_t)t[5] << 8 | (uint32_t)t[6] << 16 | (uint32_t)t[7] << 24;
+    if ((uint32_t)crc != want_crc || (uint32_t)(4 + dim_bytes + n) != want_len)
+        return qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: gzip checksum or length mismatch (truncated or corrupt file)",
+                         path);
+    return QSNN_OK;
+}
+
 static qsnn_status read_stream(qsnn_ctx *ctx, gzFile g, const char *path, int expect_ndim, uint8_t **data,
                                int64_t dims[3]) {
     uint8_t head[4], raw_dims[3 * 4];
@@ -109,6 +134,7 @@ static qsnn_status read_stream(qsnn_ctx *ctx, gzFile g, const char *path, int ex
         if (!st && trailing)
             st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: %llu unexpected bytes after the data", path,
                            (unsigned long long)trailing);
+        if (!st && !gzdirect(g)) st = check_gzip_trailer(ctx, path, head, raw_dims, dim_bytes, buf, total);
     }
     if (st) {
         qsnn_free(ctx, buf);

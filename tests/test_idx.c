@@ -220,6 +220,31 @@ Test(idx, truncated_gzip_stream) {
     expect_error(qsnn_idx_read(ctx, path, 1, &out, d), QSNN_ERR_FORMAT, path, "truncated");
 }
 
+/* A gzip file cut inside its 8-byte trailer still decompresses to all the data; zlib's gzread
+ * does not notice when a large read consumed the input, so the reader checks CRC and length. */
+static void trailer_cut(off_t cut) {
+    const char *path = fixture("trailer.idx.gz");
+    enum { N = 4000000 }; /* image-like: mostly zeros, compresses well */
+    const uint32_t dims[1] = {N};
+    uint8_t *data = calloc(N, 1), *buf = malloc(N + 64);
+    uint32_t s = 7;
+    for (int k = 0; k < N; k += 3) data[k] = (uint8_t)((s = s * 1103515245u + 12345u) >> 29);
+    write_bytes(path, 1, buf, make_idx(buf, 0x08, 1, dims, data, N));
+    free(data);
+    free(buf);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(truncate(path, sb.st_size - cut), 0);
+    uint8_t *out;
+    int64_t d[3];
+    const qsnn_status st = qsnn_idx_read(ctx, path, 1, &out, d);
+    cr_expect_neq(st, QSNN_OK, "a gzip file missing %d trailer bytes was accepted", (int)cut);
+    cr_expect(strstr(qsnn_last_error(ctx), path) != NULL, "message names the file: %s", qsnn_last_error(ctx));
+}
+
+Test(idx, gzip_trailer_cut_by_1) { trailer_cut(1); }
+Test(idx, gzip_trailer_cut_by_4) { trailer_cut(4); }
+
 static void trailing(int gz) {
     const char *path = fixture(gz ? "trail.idx.gz" : "trail.idx");
     const uint32_t dims[3] = {2, 3, 4};

@@ -1,0 +1,528 @@
+/* The qsnn program end to end: run the built binary through a shell, capture stdout and stderr in
+ * files, and check exit statuses, the output lines, the files written and the one-line error
+ * reports on bad input. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DATA_DIR "/usr/share/datasets/fashion-mnist"
+/* A run small enough for a second or so on 2 cores. */
+#define TINY                                                                                               \
+    "--set data.train_limit=1024 --set data.test_limit=512 --set model.hidden=64 --epochs 1 "              \
+    "--set data.steps=8 --no-progress"
+
+static const char *split_files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                                     "t10k-labels-idx1-ubyte"};
+
+static char tmpdir[64];
+static char *out_text, *err_text; /* of the last run() */
+
+static void setup(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/qsnn_test_cli_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    out_text = err_text = NULL;
+}
+
+static void teardown(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    free(out_text);
+    free(err_text);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+/* tmpdir/name, in a rotating set of static buffers. */
+static const char *tpath(const char *name) {
+    static char bufs[8][512];
+    static int k;
+    char *p = bufs[k++ % 8];
+    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
+    return p;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    size_t cap = 4096, n = 0;
+    char *s = malloc(cap);
+    cr_assert_not_null(s);
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap *= 2;
+            s = realloc(s, cap);
+            cr_assert_not_null(s);
+        }
+        const size_t r = fread(s + n, 1, 4096, f);
+        n += r;
+        if (r == 0) break;
+    }
+    fclose(f);
+    s[n] = 0;
+    return s;
+}
+
+/* Runs `qsnn ARGS` (ARGS pasted into a shell command line as is) with stdout and stderr captured;
+ * returns the exit status, with the output in out_text / err_text. */
+static int run(const char *fmt, ...) {
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof args, "command line too long");
+    snprintf(cmd, sizeof cmd, "'%s' %s </dev/null >'%s' 2>'%s'", QSNN_BIN, args, tpath(".stdout"), tpath(".stderr"));
+    const int st = system(cmd);
+    cr_assert(st != -1, "system() failed: %s", strerror(errno));
+    free(out_text);
+    free(err_text);
+    out_text = slurp(tpath(".stdout"));
+    err_text = slurp(tpath(".stderr"));
+    unlink(tpath(".stdout"));
+    unlink(tpath(".stderr"));
+    cr_assert(WIFEXITED(st), "qsnn %s: killed by a signal (status 0x%x); stderr: %s", args, st, err_text);
+    return WEXITSTATUS(st);
+}
+
+static int count_char(const char *s, char c) {
+    int k = 0;
+    for (; *s; s++) k += *s == c;
+    return k;
+}
+
+/* Bad input: a nonzero exit status and exactly one stderr line containing every needle. */
+static void assert_fails_one_line(int rc, const char *what, const char *const *needles) {
+    cr_assert_neq(rc, 0, "%s: exit status 0 on bad input; stdout: %s", what, out_text);
+    const size_t len = strlen(err_text);
+    cr_assert(len > 1 && err_text[len - 1] == '\n' && count_char(err_text, '\n') == 1,
+              "%s: stderr is not exactly one line: [%s]", what, err_text);
+    for (; *needles; needles++)
+        cr_assert(strstr(err_text, *needles) != NULL, "%s: the message [%.*s] does not name '%s'", what,
+                  (int)len - 1, err_text, *needles);
+}
+#define ASSERT_FAILS(rc, what, ...) assert_fails_one_line((rc), (what), (const char *const[]){__VA_ARGS__, NULL})
+
+static int have_data(void) {
+    char p[512];
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s.gz", DATA_DIR, split_files[i]);
+        if (access(p, R_OK) != 0) return 0;
+    }
+    return 1;
+}
+#define NEED_DATA()                                                                 \
+    do {                                                                            \
+        if (!have_data()) cr_skip_test("Fashion-MNIST not found in " DATA_DIR); \
+    } while (0)
+
+/* The line of text starting with prefix (a copy, without its newline), or NULL; *count gets the
+ * number of such lines. */
+static char *find_line(const char *text, const char *prefix, int *count) {
+    char *found = NULL;
+    int k = 0;
+    const size_t pl = strlen(prefix);
+    for (const char *s = text; *s;) {
+        const char *e = strchr(s, '\n');
+        const size_t len = e ? (size_t)(e - s) : strlen(s);
+        if (len >= pl && !strncmp(s, prefix, pl)) {
+            if (!found) found = strndup(s, len);
+            k++;
+        }
+        s += len + (e ? 1 : 0);
+    }
+    if (count) *count = k;
+    return found;
+}
+
+/* The whitespace-separated token after the token `key` in line, copied into out. */
+static int token_after(const char *line, const char *key, char *out, size_t cap) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", line);
+    char *save = NULL;
+    int next = 0;
+    for (char *t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (next) {
+            snprintf(out, cap, "%s", t);
+            return 0;
+        }
+        next = !strcmp(t, key);
+    }
+    return -1;
+}
+
+/* The epoch line without what depends on timing: the number before "samples/s" and the "(N s)"
+ * tail are dropped, everything else (epoch, loss, train, test, rates) kept. */
+static void epoch_fields(const char *line, char *out, size_t cap) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", line);
+    const char *tok[64];
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " \t", &save); t && n < 64; t = strtok_r(NULL, " \t", &save)) tok[n++] = t;
+    out[0] = 0;
+    int saw_speed = 0;
+    for (int i = 0; i < n; i++) {
+        if (tok[i][0] == '(') break;
+        if (i + 1 < n && !strcmp(tok[i + 1], "samples/s")) {
+            saw_speed = 1;
+            continue;
+        }
+        strncat(out, tok[i], cap - strlen(out) - 1);
+        strncat(out, " ", cap - strlen(out) - 1);
+    }
+    cr_assert(saw_speed, "no samples/s field in [%s]", line);
+}
+
+/* Trains the tiny model into tmpdir/name and returns the checkpoint path. */
+static const char *train_tiny(const char *name, const char *extra) {
+    static char model[512];
+    const int rc = run("train " TINY " --out '%s' %s", tpath(name), extra ? extra : "");
+    cr_assert_eq(rc, 0, "tiny training run failed (%d): %s", rc, err_text);
+    snprintf(model, sizeof model, "%s/model.h5", tpath(name));
+    cr_assert_eq(access(model, R_OK), 0, "%s was not written", model);
+    return model;
+}
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static void copy_file(const char *from, const char *to) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    cr_assert_eq(system(cmd), 0, "%s failed", cmd);
+}
+
+static void truncate_half(const char *path) {
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert(sb.st_size > 16);
+    cr_assert_eq(truncate(path, sb.st_size / 2), 0, "truncate %s: %s", path, strerror(errno));
+}
+
+/* ---- 1. help and command dispatch ----------------------------------------------------------- */
+
+Test(cli, help_lists_commands) {
+    cr_assert_eq(run("--help"), 0);
+    cr_expect_str_empty(err_text);
+    for (const char *const *c = (const char *const[]){"train", "eval", "config", NULL}; *c; c++) {
+        char want[32];
+        snprintf(want, sizeof want, "  %s ", *c); /* the command table's indented entry */
+        cr_expect(strstr(out_text, want) != NULL, "qsnn --help does not list '%s':\n%s", *c, out_text);
+    }
+}
+
+Test(cli, train_help_mentions_options) {
+    cr_assert_eq(run("train --help"), 0);
+    cr_expect(strstr(out_text, "--set") != NULL, "qsnn train --help lacks --set:\n%s", out_text);
+    cr_expect(strstr(out_text, "--config") != NULL, "qsnn train --help lacks --config:\n%s", out_text);
+}
+
+Test(cli, unknown_command) {
+    const int rc = run("bogus");
+    cr_assert_eq(rc, 2, "qsnn bogus: exit status %d, expected 2", rc);
+    ASSERT_FAILS(rc, "qsnn bogus", "bogus");
+}
+
+Test(cli, no_command_is_usage_error) {
+    const int rc = run("");
+    cr_assert_eq(rc, 2, "qsnn without a command: exit status %d, expected 2", rc);
+    cr_expect_str_empty(out_text);
+}
+
+Test(cli, unknown_train_option) {
+    const int rc = run("train --frobnicate");
+    cr_assert_eq(rc, 2);
+    ASSERT_FAILS(rc, "train --frobnicate", "--frobnicate");
+}
+
+/* ---- 2. train, then eval, end to end -------------------------------------------------------- */
+
+Test(cli, train_then_eval) {
+    NEED_DATA();
+    const char *dir = tpath("run");
+    int rc = run("train " TINY " --out '%s'", dir);
+    cr_assert_eq(rc, 0, "train failed (%d): %s", rc, err_text);
+    cr_expect_str_empty(err_text, "a successful run wrote to stderr: %s", err_text);
+
+    int n_epoch = 0, n_saved = 0;
+    char *epoch = find_line(out_text, "epoch 1/1", &n_epoch);
+    cr_assert_eq(n_epoch, 1, "expected exactly one 'epoch 1/1' line, found %d:\n%s", n_epoch, out_text);
+    cr_assert(strstr(epoch, "test") && strstr(epoch, "samples/s"), "epoch line lacks fields: %s", epoch);
+    char *saved = find_line(out_text, "saved ", &n_saved);
+    cr_assert_eq(n_saved, 1, "expected one 'saved ' line:\n%s", out_text);
+
+    /* The folder holds the checkpoint and nothing else (no temporary files left behind). */
+    char model[512];
+    snprintf(model, sizeof model, "%s/model.h5", dir);
+    struct stat sb;
+    cr_assert_eq(stat(model, &sb), 0, "%s missing", model);
+    cr_assert(S_ISREG(sb.st_mode) && sb.st_size > 0);
+    cr_assert(strstr(saved, model) != NULL, "the saved line does not name %s: %s", model, saved);
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int n_files = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        n_files++;
+        cr_expect_str_eq(e->d_name, "model.h5", "unexpected file %s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    cr_assert_eq(n_files, 1);
+
+    char train_acc[64], saved_acc[64], eval_acc[64];
+    cr_assert_eq(token_after(epoch, "test", train_acc, sizeof train_acc), 0, "no test accuracy in: %s", epoch);
+    cr_assert_eq(token_after(saved, "accuracy", saved_acc, sizeof saved_acc), 0, "no accuracy in: %s", saved);
+    cr_assert(strchr(train_acc, '%') != NULL, "test accuracy '%s' is not a percentage", train_acc);
+    /* the saved line writes "(test accuracy 33.40%;" */
+    saved_acc[strcspn(saved_acc, ";)")] = 0;
+    cr_expect_str_eq(saved_acc, train_acc);
+
+    rc = run("eval '%s' --no-progress", model);
+    cr_assert_eq(rc, 0, "eval failed (%d): %s", rc, err_text);
+    cr_expect_str_empty(err_text);
+    cr_assert(strstr(out_text, "matches the accuracy recorded at training") != NULL, "eval output:\n%s", out_text);
+    cr_assert_eq(token_after(out_text, "accuracy", eval_acc, sizeof eval_acc), 0, "no accuracy in:\n%s", out_text);
+    cr_assert_str_eq(eval_acc, train_acc, "train reported test %s, eval %s", train_acc, eval_acc);
+    free(epoch);
+    free(saved);
+}
+
+/* ---- 3. determinism across thread counts ---------------------------------------------------- */
+
+Test(cli, same_result_with_1_and_2_threads) {
+    NEED_DATA();
+    char fields[2][1024];
+    for (int k = 0; k < 2; k++) {
+        const int rc = run("train " TINY " --seed 7 --threads %d --out '%s'", k + 1, tpath(k ? "t2" : "t1"));
+        cr_assert_eq(rc, 0, "train --threads %d failed (%d): %s", k + 1, rc, err_text);
+        int n = 0;
+        char *line = find_line(out_text, "epoch 1/1", &n);
+        cr_assert_eq(n, 1, "--threads %d: no single epoch line:\n%s", k + 1, out_text);
+        epoch_fields(line, fields[k], sizeof fields[k]);
+        cr_assert(strstr(fields[k], "loss") && strstr(fields[k], "rates"), "epoch line: %s", line);
+        free(line);
+    }
+    cr_assert_str_eq(fields[0], fields[1], "1 thread and 2 threads differ:\n  %s\n  %s", fields[0], fields[1]);
+}
+
+/* ---- 4. bad input: nonzero exit and one stderr line naming the culprit ------------------------ */
+
+Test(cli, config_file_missing) {
+    const char *p = tpath("nope.yaml");
+    ASSERT_FAILS(run("train --config '%s'", p), "--config missing file", p);
+    cr_expect_str_empty(out_text);
+}
+
+Test(cli, config_file_unknown_key) {
+    const char *p = tpath("badkey.yaml");
+    const char text[] = "# a config\ntrain:\n  lr: 0.001\n  lrr: 2\n";
+    write_bytes(p, text, strlen(text));
+    ASSERT_FAILS(run("train --config '%s'", p), "yaml with unknown key", "badkey.yaml", "4", "lrr");
+    /* the line number as file:line, not some other 4 in the message */
+    cr_expect(strstr(err_text, "badkey.yaml:4") != NULL || strstr(err_text, "line 4") != NULL,
+              "line number 4 not given: %s", err_text);
+}
+
+Test(cli, config_file_wrong_type) {
+    const char *p = tpath("badtype.yaml");
+    const char text[] = "train:\n  lr: abc\n";
+    write_bytes(p, text, strlen(text));
+    ASSERT_FAILS(run("train --config '%s'", p), "yaml with lr: abc", "badtype.yaml", "lr", "abc");
+}
+
+Test(cli, set_unknown_key) {
+    ASSERT_FAILS(run("train --set train.lrr=1"), "--set train.lrr=1", "train.lrr");
+}
+
+Test(cli, set_out_of_range) {
+    ASSERT_FAILS(run("train --set train.lr=-1"), "--set train.lr=-1", "train.lr");
+    ASSERT_FAILS(run("train --set quant.state.bits=17"), "--set quant.state.bits=17", "quant.state.bits");
+    ASSERT_FAILS(run("train --set train.batch=-5"), "--set train.batch=-5", "train.batch");
+    ASSERT_FAILS(run("train --set model.beta=nan"), "--set model.beta=nan", "model.beta");
+    ASSERT_FAILS(run("config --set train.lr=-1"), "config --set train.lr=-1", "train.lr");
+}
+
+Test(cli, set_without_equals) {
+    ASSERT_FAILS(run("train --set train.lr"), "--set train.lr", "train.lr");
+}
+
+Test(cli, bad_epochs) {
+    ASSERT_FAILS(run("train --epochs 0"), "--epochs 0", "--epochs");
+    ASSERT_FAILS(run("train --epochs abc"), "--epochs abc", "--epochs", "abc");
+    ASSERT_FAILS(run("train --epochs"), "--epochs without value", "--epochs");
+}
+
+Test(cli, data_dir_missing) {
+    ASSERT_FAILS(run("train " TINY " --out '%s' --data /nonexistent/dir", tpath("run")), "--data /nonexistent/dir",
+                 "/nonexistent/dir");
+    cr_expect(strstr(out_text, "epoch") == NULL, "trained without data?\n%s", out_text);
+}
+
+Test(cli, data_truncated_gzip) {
+    NEED_DATA();
+    const char *data = tpath("data");
+    cr_assert_eq(mkdir(data, 0777), 0);
+    char from[512], to[512];
+    for (int i = 0; i < 4; i++) {
+        snprintf(from, sizeof from, "%s/%s.gz", DATA_DIR, split_files[i]);
+        snprintf(to, sizeof to, "%s/%s.gz", data, split_files[i]);
+        copy_file(from, to);
+    }
+    snprintf(to, sizeof to, "%s/t10k-images-idx3-ubyte.gz", data);
+    truncate_half(to);
+    const int rc = run("train " TINY " --data '%s' --out '%s'", data, tpath("run"));
+    ASSERT_FAILS(rc, "truncated t10k images", to);
+    cr_expect(access(tpath("run/model.h5"), F_OK) != 0, "a model was saved despite the bad data");
+}
+
+/* Small raw (uncompressed) IDX files: n images rows x cols and n labels per split. */
+static void write_idx_split(const char *dir, const char *split, int n, uint8_t magic0) {
+    const int rows = 28, cols = 28;
+    const size_t isz = 16 + (size_t)n * rows * cols;
+    uint8_t *img = calloc(1, isz);
+    cr_assert_not_null(img);
+    const uint8_t ih[16] = {magic0, 0, 0x08, 3, 0, 0, 0, (uint8_t)n, 0, 0, 0, (uint8_t)rows, 0, 0, 0, (uint8_t)cols};
+    memcpy(img, ih, 16);
+    for (size_t i = 16; i < isz; i++) img[i] = (uint8_t)(i * 37u);
+    uint8_t lbl[8 + 256];
+    const uint8_t lh[8] = {0, 0, 0x08, 1, 0, 0, 0, (uint8_t)n};
+    memcpy(lbl, lh, 8);
+    for (int i = 0; i < n; i++) lbl[8 + i] = (uint8_t)(i % 10);
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte", dir, split);
+    write_bytes(p, img, isz);
+    snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte", dir, split);
+    write_bytes(p, lbl, 8 + (size_t)n);
+    free(img);
+}
+
+/* The synthetic data is good enough to train on, so that the next test fails for the magic alone. */
+Test(cli, synthetic_idx_trains) {
+    const char *data = tpath("data");
+    cr_assert_eq(mkdir(data, 0777), 0);
+    write_idx_split(data, "train", 8, 0);
+    write_idx_split(data, "t10k", 4, 0);
+    const int rc = run("train --set model.hidden=8 --set data.steps=2 --set train.batch=4 --epochs 1 --no-progress "
+                       "--data '%s' --out '%s'",
+                       data, tpath("run"));
+    cr_assert_eq(rc, 0, "training on synthetic IDX files failed: %s", err_text);
+    cr_expect(strstr(out_text, "8 train / 4 test samples") != NULL, "%s", out_text);
+}
+
+Test(cli, data_bad_magic) {
+    const char *data = tpath("data");
+    cr_assert_eq(mkdir(data, 0777), 0);
+    write_idx_split(data, "train", 8, 0x42);
+    write_idx_split(data, "t10k", 4, 0);
+    const int rc = run("train --set model.hidden=8 --set data.steps=2 --set train.batch=4 --epochs 1 --no-progress "
+                       "--data '%s' --out '%s'",
+                       data, tpath("run"));
+    char img[512];
+    snprintf(img, sizeof img, "%s/train-images-idx3-ubyte", data);
+    ASSERT_FAILS(rc, "train images with a bad magic", img, "magic");
+}
+
+Test(cli, eval_missing_file) {
+    const char *p = tpath("absent.h5");
+    ASSERT_FAILS(run("eval '%s'", p), "eval on a missing file", p);
+}
+
+Test(cli, eval_text_file) {
+    const char *p = tpath("notes.h5");
+    const char text[] = "this is not an HDF5 file\n";
+    write_bytes(p, text, strlen(text));
+    ASSERT_FAILS(run("eval '%s'", p), "eval on a text file", p);
+}
+
+Test(cli, eval_truncated_model) {
+    NEED_DATA();
+    const char *model = train_tiny("run", NULL);
+    const char *cut = tpath("cut.h5");
+    copy_file(model, cut);
+    truncate_half(cut);
+    ASSERT_FAILS(run("eval --no-progress '%s'", cut), "eval on a truncated checkpoint", cut);
+}
+
+Test(cli, eval_without_model) {
+    const int rc = run("eval");
+    cr_assert_eq(rc, 2, "qsnn eval with no model: exit status %d, expected 2", rc);
+    ASSERT_FAILS(rc, "qsnn eval", "eval");
+}
+
+Test(cli, out_under_a_regular_file) {
+    const char *file = tpath("OUTFILE");
+    const char text[] = "x\n";
+    write_bytes(file, text, strlen(text));
+    const char *out = tpath("OUTFILE/sub");
+    ASSERT_FAILS(run("train " TINY " --out '%s'", out), "--out under a file", out);
+    /* checked before any data is read or any training done */
+    cr_expect_str_empty(out_text, "it got as far as: %s", out_text);
+}
+
+/* ---- 5. a checkpoint with a NaN weight ------------------------------------------------------ */
+
+Test(cli, eval_rejects_nan_weight) {
+    NEED_DATA();
+    const char *model = train_tiny("run", NULL);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const hid_t f = H5Fopen(model, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(f >= 0, "H5Fopen %s", model);
+    const hid_t d = H5Dopen2(f, "params/layer0.weight", H5P_DEFAULT);
+    cr_assert(d >= 0, "no params/layer0.weight in %s", model);
+    const hid_t sp = H5Dget_space(d);
+    const hssize_t n = H5Sget_simple_extent_npoints(sp);
+    cr_assert(n > 3);
+    float *w = malloc((size_t)n * sizeof *w);
+    cr_assert_not_null(w);
+    cr_assert(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w) >= 0);
+    w[3] = NAN;
+    cr_assert(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, w) >= 0);
+    free(w);
+    H5Sclose(sp);
+    H5Dclose(d);
+    cr_assert(H5Fclose(f) >= 0);
+
+    ASSERT_FAILS(run("eval --no-progress '%s'", model), "eval with a NaN weight", "layer0.weight", model);
+    cr_expect(strstr(out_text, "matches") == NULL, "eval reported an accuracy:\n%s", out_text);
+}
+
+/* ---- 6. qsnn config ------------------------------------------------------------------------- */
+
+Test(cli, config_prints_yaml_with_override) {
+    cr_assert_eq(run("config --set train.lr=0.001"), 0, "%s", err_text);
+    cr_expect_str_empty(err_text);
+    cr_assert(strstr(out_text, "lr: 0.001\n") != NULL, "no 'lr: 0.001' in:\n%s", out_text);
+    cr_expect(strstr(out_text, "train:\n") != NULL, "no train section in:\n%s", out_text);
+}
+
+Test(cli, config_output_loads_back) {
+    cr_assert_eq(run("config --set train.lr=0.001 --set quant.state.bits=4"), 0, "%s", err_text);
+    const char *p = tpath("dumped.yaml");
+    write_bytes(p, out_text, strlen(out_text));
+    char *first = strdup(out_text);
+    cr_assert_eq(run("config --config '%s'", p), 0, "the dumped config does not load: %s", err_text);
+    cr_expect_str_eq(out_text, first, "dump -> load -> dump differs");
+    free(first);
+}
+
+Test(cli, config_keys) {
+    cr_assert_eq(run("config --keys"), 0);
+    cr_assert(strstr(out_text, "quant.state.bits") != NULL, "no quant.state.bits in:\n%s", out_text);
+    cr_expect(strstr(out_text, "train.lr") != NULL);
+}
