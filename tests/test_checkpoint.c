@@ -265,7 +265,7 @@ Test(checkpoint, layout_for_h5py_users) {
     } want[] = {
         {"params/layer0.weight", 2, 7, 5}, {"params/layer0.bias", 1, 7, 0}, {"params/layer0.beta", 1, 1, 0},
         {"params/layer0.theta", 1, 1, 0},  {"params/layer1.weight", 2, 3, 7}, {"params/layer1.bias", 1, 3, 0},
-        {"layers/layer0/weight_codes", 2, 7, 5}, {"layers/layer0/weight_scales", 1, 1, 0},
+        {"layers/layer0/weight_codes", 2, 7, 5}, {"layers/layer0/weight_scales", 1, 7, 0}, /* per channel (the default) */
         {"layers/layer0/state_levels", 1, 8, 0}, {"layers/layer1/weight_codes", 2, 3, 7},
     };
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
@@ -292,17 +292,17 @@ Test(checkpoint, layout_for_h5py_users) {
         char name[64];
         size_t nw = (size_t)L->in * L->out;
         int32_t *codes = malloc(nw * sizeof *codes);
-        float scale, levels[8];
+        float scale[8], levels[8]; /* per channel: one scale per output neuron (out <= 7 here) */
         snprintf(name, sizeof name, "layers/layer%d/weight_codes", l);
         hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
         cr_assert_geq(d, 0);
         cr_assert_geq(H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, codes), 0);
         H5Dclose(d);
         snprintf(name, sizeof name, "layers/layer%d/weight_scales", l);
-        cr_assert_eq(qsnn_h5_read_f32(ctx, path, f, name, &scale, 1), QSNN_OK);
+        cr_assert_eq(qsnn_h5_read_f32(ctx, path, f, name, scale, (size_t)L->out), QSNN_OK);
         for (size_t i = 0; i < nw; i++) {
             cr_assert(codes[i] >= -8 && codes[i] <= 7);
-            float w = (float)codes[i] * scale;
+            float w = (float)codes[i] * scale[i / (size_t)L->in];
             cr_assert_eq(memcmp(&w, &L->Wq[i], sizeof w), 0, "layer %d weight %zu", l, i);
         }
         snprintf(name, sizeof name, "layers/layer%d/state_levels", l);
