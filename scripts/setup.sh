@@ -5,7 +5,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config zlib1g-dev
-      libsundials-dev libhdf5-dev libopenblas-openmp-dev libcyaml-dev libcriterion-dev
+      libsundials-dev libhdf5-dev libopenblas-openmp-dev libcyaml-dev libyaml-dev libcriterion-dev
       dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
