@@ -8,6 +8,10 @@
 
 static size_t n_blocks(size_t n) { return (n + BLOCK - 1) / BLOCK; }
 
+/* Row stride of the transposed weights and partials: whole 16-float chunks, so the inner loops
+ * have a constant trip count and vectorize. */
+static int sparse_pad(int out) { return (out + 15) & ~15; }
+
 static int use_sparse(const qsnn_net *net, int l) {
     return l > 0 && net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN &&
            net->cfg.neuron_params.surrogate != QSNN_SURR_SOFT;
@@ -26,7 +30,7 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
         bytes += 3 * seq + (train ? 2 * seq : 0);
         if (n > max_n) max_n = n;
         if (use_sparse(net, l)) {
-            const size_t w = (size_t)net->layer[l].in * net->layer[l].out * sizeof(float);
+            const size_t w = (size_t)net->layer[l].in * sparse_pad(net->layer[l].out) * sizeof(float);
             bytes += qsnn_arena_round(w) + (train ? qsnn_arena_round(QSNN_SPARSE_CHUNKS * w) : 0);
         }
     }
@@ -52,7 +56,7 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
             b->gcur = qsnn_arena_alloc(ws->arena, seq);
         }
         if (use_sparse(net, l)) {
-            const size_t w = (size_t)net->layer[l].in * net->layer[l].out * sizeof(float);
+            const size_t w = (size_t)net->layer[l].in * sparse_pad(net->layer[l].out) * sizeof(float);
             b->wt = qsnn_arena_alloc(ws->arena, w);
             if (train) b->gw_part = qsnn_arena_alloc(ws->arena, QSNN_SPARSE_CHUNKS * w);
         }
@@ -83,37 +87,38 @@ static void dense_forward(const qsnn_layer *L, const float *X, int rows, float *
                 L->out);
 }
 
-/* Spike-driven twin of dense_forward: adds the weight rows of the inputs that spiked. Accepts any
- * input values (skips zeros), so it equals dense_forward up to summation order. */
+/* Spike-driven twin of dense_forward for binary spikes (hard threshold; the engine uses it only
+ * then): adds the weight rows of the inputs that fired. Equals dense_forward up to summation
+ * order; adding w equals adding 1·w bit for bit. */
 static void sparse_forward(const qsnn_layer *L, const float *X, int rows, float *wt, float *cur) {
-    const int in = L->in, out = L->out;
-    for (int o = 0; o < out; o++)
-        for (int j = 0; j < in; j++) wt[(size_t)j * out + o] = L->Wq[(size_t)o * in + j];
+    const int in = L->in, out = L->out, op = sparse_pad(out), nc = op / 16;
+    for (int j = 0; j < in; j++)
+        for (int o = 0; o < op; o++) wt[(size_t)j * op + o] = o < out ? L->Wq[(size_t)o * in + j] : 0.0f;
     #pragma omp parallel
     {
         int idx[QSNN_SPARSE_MAX_IN];
         #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
             float acc[QSNN_SPARSE_MAX_OUT];
-            for (int o = 0; o < out; o++) acc[o] = L->b ? L->b[o] : 0.0f;
+            for (int o = 0; o < op; o++) acc[o] = (L->b && o < out) ? L->b[o] : 0.0f;
             const float *x = X + (size_t)r * in;
             const int nz = qsnn_nonzero_indices(x, in, idx);
             for (int k = 0; k < nz; k++) {
-                const float s = x[idx[k]];
-                const float *w = wt + (size_t)idx[k] * out;
-                for (int o = 0; o < out; o++) acc[o] += s * w[o];
+                const float *w = wt + (size_t)idx[k] * op;
+                for (int c = 0; c < nc; c++)
+                    for (int o = 0; o < 16; o++) acc[16 * c + o] += w[16 * c + o];
             }
             for (int o = 0; o < out; o++) cur[(size_t)r * out + o] = acc[o];
         }
     }
 }
 
-/* gW[out][in] = gcurᵀ X over the rows, visiting only the non-zero inputs; per-chunk partials
+/* gW[out][in] = gcurᵀ X over the rows, visiting only the inputs that fired; per-chunk partials
  * summed in chunk order. */
 static void sparse_weight_grad(const qsnn_layer *L, const float *X, const float *gcur, int rows, float *part,
                                float *gW) {
-    const int in = L->in, out = L->out;
-    const size_t w = (size_t)in * out;
+    const int in = L->in, out = L->out, op = sparse_pad(out), nc = op / 16;
+    const size_t w = (size_t)in * op;
     #pragma omp parallel
     {
         int idx[QSNN_SPARSE_MAX_IN];
@@ -124,12 +129,13 @@ static void sparse_weight_grad(const qsnn_layer *L, const float *X, const float 
             const int r0 = (int)((long)rows * c / QSNN_SPARSE_CHUNKS);
             const int r1 = (int)((long)rows * (c + 1) / QSNN_SPARSE_CHUNKS);
             for (int r = r0; r < r1; r++) {
-                const float *x = X + (size_t)r * in, *g = gcur + (size_t)r * out;
-                const int nz = qsnn_nonzero_indices(x, in, idx);
+                float g[QSNN_SPARSE_MAX_OUT];
+                for (int o = 0; o < op; o++) g[o] = o < out ? gcur[(size_t)r * out + o] : 0.0f;
+                const int nz = qsnn_nonzero_indices(X + (size_t)r * in, in, idx);
                 for (int k = 0; k < nz; k++) {
-                    const float s = x[idx[k]];
-                    float *pj = p + (size_t)idx[k] * out;
-                    for (int o = 0; o < out; o++) pj[o] += s * g[o];
+                    float *pj = p + (size_t)idx[k] * op;
+                    for (int q = 0; q < nc; q++)
+                        for (int o = 0; o < 16; o++) pj[16 * q + o] += g[16 * q + o];
                 }
             }
         }
@@ -138,7 +144,7 @@ static void sparse_weight_grad(const qsnn_layer *L, const float *X, const float 
     for (int j = 0; j < in; j++)
         for (int o = 0; o < out; o++) {
             float acc = 0.0f;
-            for (int c = 0; c < QSNN_SPARSE_CHUNKS; c++) acc += part[(size_t)c * w + (size_t)j * out + o];
+            for (int c = 0; c < QSNN_SPARSE_CHUNKS; c++) acc += part[(size_t)c * w + (size_t)j * op + o];
             gW[(size_t)o * in + j] = acc;
         }
 }
