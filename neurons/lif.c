@@ -15,12 +15,14 @@ static inline float integrate(int reset, float beta, float theta, float up, floa
     }
 }
 
-static inline __attribute__((always_inline)) void fwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
+static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
                                                            int T, int n, const float *cur, size_t is, float *U,
                                                            float *S, size_t stride, const int reset, const int soft,
                                                            const int quant) {
     const float beta = p->beta, theta = p->theta, k = p->slope;
+    double total = 0.0;
     for (int t = 0; t < T; t++) {
+        float count = 0.0f; /* at most QSNN_NEURON_BLOCK per step: exact in float */
         const float *in = cur + (size_t)t * is;
         const float *Up = U + (size_t)(t - 1) * stride; /* not read at t = 0 */
         float *Ut = U + (size_t)t * stride;
@@ -31,27 +33,28 @@ static inline __attribute__((always_inline)) void fwd_impl(const qsnn_neuron_par
             float u = integrate(reset, beta, theta, up, in[j], r);
             if (quant) u = qsnn_state_quant_apply(q, u);
             Ut[j] = u;
-            St[j] = spike_fn(u - theta, soft, k);
+            const float sp = spike_fn(u - theta, soft, k);
+            St[j] = sp;
+            count += sp;
         }
+        total += count;
     }
+    return total;
 }
 
-static void lif_forward(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
-                        size_t is, float *U, float *S, size_t stride) {
+static double lif_forward(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
+                          size_t is, float *U, float *S, size_t stride) {
     const int quant = q && q->enabled;
     const int soft = p->surrogate == QSNN_SURR_SOFT;
-#define QSNN_LIF_FWD(R, SOFT, QU) fwd_impl(p, q, T, n, cur, is, U, S, stride, R, SOFT, QU)
-    if (soft) {
-        QSNN_LIF_FWD(p->reset, 1, quant);
-        return;
-    }
+#define QSNN_LIF_FWD(R, SOFT, QU) return fwd_impl(p, q, T, n, cur, is, U, S, stride, R, SOFT, QU)
+    if (soft) QSNN_LIF_FWD(p->reset, 1, quant);
     switch (p->reset * 2 + quant) {
-    case 0: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 0); break;
-    case 1: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 1); break;
-    case 2: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 0); break;
-    case 3: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 1); break;
-    case 4: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 0); break;
-    default: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 1); break;
+    case 0: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 0);
+    case 1: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 1);
+    case 2: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 0);
+    case 3: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 1);
+    case 4: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 0);
+    default: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 1);
     }
 #undef QSNN_LIF_FWD
 }

@@ -32,6 +32,8 @@ typedef struct qsnn_workspace {
     const float *x; /* the last forward's input (borrowed) */
     qsnn_layer_buf buf[QSNN_MAX_LAYERS];
     qsnn_neuron_pgrad *pg; /* per-block partial parameter gradients */
+    double *spikes;        /* per-block spike sums of the layer being run */
+    double rate[QSNN_MAX_LAYERS]; /* mean firing rate of each layer in the last forward */
     size_t n_pg;
     qsnn_arena *arena;
 } qsnn_workspace;

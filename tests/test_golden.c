@@ -93,6 +93,9 @@ static void run_case(const char *name) {
         float *U = read_f(&fx, name, un[l], n), *S = read_f(&fx, name, sn[l], n);
         for (size_t i = 0; i < n; i++) cr_expect_eq(ws->buf[l].S[i], S[i], "%s: spike %s[%zu] differs", name, sn[l], i);
         expect_close(un[l], ws->buf[l].U, U, n, 1e-5f, 1e-5f);
+        double count = 0.0; /* the rate the engine reports is the spike count of the forward */
+        for (size_t i = 0; i < n; i++) count += S[i];
+        cr_expect_eq(qsnn_layer_rate(ws, net, l), count / (double)n, "layer %d rate", l);
         free(U), free(S);
     }
     float *grad = calloc((size_t)T * B * C, sizeof(float));
