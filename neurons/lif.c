@@ -27,15 +27,28 @@ static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_p
         const float *Up = U + (size_t)(t - 1) * stride; /* not read at t = 0 */
         float *Ut = U + (size_t)t * stride;
         float *St = S + (size_t)t * stride;
-        for (int j = 0; j < n; j++) {
-            const float up = t ? Up[j] : 0.0f;
-            const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
-            float u = integrate(reset, beta, theta, up, in[j], r);
-            if (quant) u = qsnn_state_quant_apply(q, u);
-            Ut[j] = u;
-            const float sp = spike_fn(u - theta, soft, k);
-            St[j] = sp;
-            count += sp;
+        if (quant) { /* integrate the row, quantize it in place (vectorized), then threshold */
+            for (int j = 0; j < n; j++) {
+                const float up = t ? Up[j] : 0.0f;
+                const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
+                Ut[j] = integrate(reset, beta, theta, up, in[j], r);
+            }
+            qsnn_state_quant_apply_n(q, Ut, Ut, n);
+            for (int j = 0; j < n; j++) {
+                const float sp = spike_fn(Ut[j] - theta, soft, k);
+                St[j] = sp;
+                count += sp;
+            }
+        } else {
+            for (int j = 0; j < n; j++) {
+                const float up = t ? Up[j] : 0.0f;
+                const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
+                const float u = integrate(reset, beta, theta, up, in[j], r);
+                Ut[j] = u;
+                const float sp = spike_fn(u - theta, soft, k);
+                St[j] = sp;
+                count += sp;
+            }
         }
         total += count;
     }

@@ -73,6 +73,10 @@ static inline float qsnn_state_quant_apply(const qsnn_state_quant *q, float u) {
     return (u - lv[k]) <= (lv[k + 1] - u) ? lv[k] : lv[k + 1];
 }
 
+/* out[j] = qsnn_state_quant_apply(q, in[j]) for j < n, bit for bit; vectorized (AVX2 gathers)
+ * for uniform grids where available. in and out may be the same array. */
+void qsnn_state_quant_apply_n(const qsnn_state_quant *q, const float *in, float *out, int n);
+
 /* Level index of a quantized value (for integer export and histograms); -1 when not a level. */
 int qsnn_state_level_index(const qsnn_state_quant *q, float v);
 

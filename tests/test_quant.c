@@ -18,6 +18,8 @@ static qsnn_state_quant build(qsnn_ctx *ctx, int bits, qsnn_grid grid) {
     return q;
 }
 
+static int same(float a, float b) { return a == b || (isnan(a) && isnan(b)); }
+
 static void expect_levels(const qsnn_state_quant *q, const double *want, int n, double tol) {
     cr_assert_eq(q->n, n);
     for (int i = 0; i < n; i++)
@@ -82,15 +84,25 @@ Test(state_grid, fast_path_equals_reference_bit_for_bit) {
             qsnn_state_quant q = build(ctx, bits, (qsnn_grid)g);
             qsnn_rng r;
             qsnn_rng_init(&r, 1, (uint64_t)bits * 8 + g);
+            float batch_in[37], batch_out[37];
             for (int i = 0; i < 20000; i++) {
                 float u = 3.0f * qsnn_rng_uniform(&r) - 1.4f;
+                if (i % 97 == 5) u = (i % 2) ? NAN : -50.0f; /* NaN and far below the range */
                 if (i % 4 == 0) { /* exact midpoints and levels, where rounding decides */
                     int k = (int)qsnn_rng_below(&r, (uint32_t)(q.n - 1));
                     u = (i % 8 == 0) ? q.levels[k] : 0.5f * (q.levels[k] + q.levels[k + 1]);
                 }
                 const float a = qsnn_state_quant_apply(&q, u), b = qsnn_state_quant_ref(&q, u);
-                if (a != b) cr_assert_fail("bits %d grid %d: u = %.9g gives %.9g, reference %.9g", bits, g, u, a, b);
-                if (qsnn_state_level_index(&q, a) < 0) cr_assert_fail("bits %d: %.9g is not a level", bits, a);
+                if (!same(a, b)) cr_assert_fail("bits %d grid %d: u = %.9g gives %.9g, reference %.9g", bits, g, u, a, b);
+                batch_in[i % 37] = u;
+                if (i % 37 == 36) { /* the vectorized version on 37 values (a tail included) */
+                    qsnn_state_quant_apply_n(&q, batch_in, batch_out, 37);
+                    for (int m = 0; m < 37; m++)
+                        if (!same(batch_out[m], qsnn_state_quant_ref(&q, batch_in[m])))
+                            cr_assert_fail("bits %d grid %d: vector path gives %.9g for %.9g, reference %.9g", bits,
+                                           g, batch_out[m], batch_in[m], qsnn_state_quant_ref(&q, batch_in[m]));
+                }
+                if (!isnan(u) && qsnn_state_level_index(&q, a) < 0) cr_assert_fail("bits %d: %.9g is not a level", bits, a);
             }
             qsnn_state_quant_free(ctx, &q);
         }
