@@ -2,16 +2,19 @@
 # Training and inference throughput of qsnn's default network against the PyTorch reference
 # (../shared/bench/torch_lif_reference.py, with and without --hoist), in one run, same threads,
 # same environment (OPENBLAS_CORETYPE included). Prints a table and the ratios.
-#   bench/compare.sh [--threads N] [--batches N] [--reference PATH]
+# Each tool runs --repeat times, interleaved (so slow phases of a shared machine hit both), and
+# the table shows the median of each figure.
+#   bench/compare.sh [--threads N] [--batches N] [--repeat N] [--reference PATH]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=2 batches=30 ref=../shared/bench/torch_lif_reference.py
+threads=2 batches=30 repeat=3 ref=../shared/bench/torch_lif_reference.py
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;
     --batches) batches=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
     --reference) ref=$2; shift 2 ;;
-    *) echo "usage: bench/compare.sh [--threads N] [--batches N] [--reference PATH]" >&2; exit 2 ;;
+    *) echo "usage: bench/compare.sh [--threads N] [--batches N] [--repeat N] [--reference PATH]" >&2; exit 2 ;;
   esac
 done
 [ -f "$ref" ] || { echo "compare.sh: reference script $ref not found" >&2; exit 1; }
@@ -19,13 +22,24 @@ done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; $(date -u +%F)"
-build/qsnn_bench --threads "$threads" --batches "$batches" > "$out/qsnn.json"
-/usr/bin/python3 "$ref" --threads "$threads" --batches "$batches" --hoist > "$out/ref_hoist.json"
-/usr/bin/python3 "$ref" --threads "$threads" --batches "$batches" > "$out/ref.json"
+for i in $(seq "$repeat"); do
+  build/qsnn_bench --threads "$threads" --batches "$batches" >> "$out/qsnn.json"
+  /usr/bin/python3 "$ref" --threads "$threads" --batches "$batches" --hoist >> "$out/ref_hoist.json"
+  /usr/bin/python3 "$ref" --threads "$threads" --batches "$batches" >> "$out/ref.json"
+done
 /usr/bin/python3 - "$out" <<'PY'
-import json, sys, os
+import json, os, statistics, sys
 d = sys.argv[1]
-q, h, r = (json.load(open(os.path.join(d, f))) for f in ("qsnn.json", "ref_hoist.json", "ref.json"))
+
+def median_of(name):
+    runs = [json.loads(line) for line in open(os.path.join(d, name)) if line.strip()]
+    keys = ("train_samples_per_s", "infer_samples_per_s", "peak_rss_mib")
+    for k in keys:
+        print(f"  {name[:-5]:10s} {k:20s} runs: " + ", ".join(f"{x[k]:.0f}" for x in runs), file=sys.stderr)
+    return {k: statistics.median(x[k] for x in runs) for k in keys}
+
+q, h, r = (median_of(f) for f in ("qsnn.json", "ref_hoist.json", "ref.json"))
+print(f"medians of {sum(1 for _ in open(os.path.join(d, 'qsnn.json')))} interleaved runs each")
 print(f"{'':28s} {'train samples/s':>16s} {'infer samples/s':>16s} {'peak RSS MiB':>13s}")
 for name, x in (("qsnn", q), ("PyTorch reference --hoist", h), ("PyTorch reference", r)):
     print(f"{name:28s} {x['train_samples_per_s']:16.0f} {x['infer_samples_per_s']:16.0f} {x['peak_rss_mib']:13.0f}")

@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
         for (int b = 0; b < bb; b++) idx[b] = j + b;
         qsnn_batch_gather(test, idx, bb, x, y);
         enc->encode(x, bb, F, T, 0, 0, idx, xe);
-        qsnn_forward(net, ws, xe, enc->is_static, bb);
+        qsnn_forward_infer(net, ws, xe, enc->is_static, bb);
         n += bb;
     }
     const double infer_sps = (double)n / (qsnn_now() - t0);

@@ -17,15 +17,16 @@ static inline float integrate(int reset, float beta, float theta, float up, floa
 
 static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
                                                            int T, int n, const float *cur, size_t is, float *U,
-                                                           float *S, size_t stride, const int reset, const int soft,
-                                                           const int quant) {
+                                                           size_t us, float *S, size_t stride, const int reset,
+                                                           const int soft, const int quant) {
     const float beta = p->beta, theta = p->theta, k = p->slope;
     double total = 0.0;
     for (int t = 0; t < T; t++) {
         float count = 0.0f; /* at most QSNN_NEURON_BLOCK per step: exact in float */
         const float *in = cur + (size_t)t * is;
-        const float *Up = U + (size_t)(t - 1) * stride; /* not read at t = 0 */
-        float *Ut = U + (size_t)t * stride;
+        /* With us = 0, Up and Ut are the same row: each neuron reads its old value before writing. */
+        const float *Up = U + (t ? (size_t)(t - 1) * us : 0); /* not read at t = 0 */
+        float *Ut = U + (size_t)t * us;
         float *St = S + (size_t)t * stride;
         if (quant) { /* integrate the row, quantize it in place (vectorized), then threshold */
             for (int j = 0; j < n; j++) {
@@ -56,10 +57,10 @@ static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_p
 }
 
 static double lif_forward(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
-                          size_t is, float *U, float *S, size_t stride) {
+                          size_t is, float *U, size_t us, float *S, size_t stride) {
     const int quant = q && q->enabled;
     const int soft = p->surrogate == QSNN_SURR_SOFT;
-#define QSNN_LIF_FWD(R, SOFT, QU) return fwd_impl(p, q, T, n, cur, is, U, S, stride, R, SOFT, QU)
+#define QSNN_LIF_FWD(R, SOFT, QU) return fwd_impl(p, q, T, n, cur, is, U, us, S, stride, R, SOFT, QU)
     if (soft) QSNN_LIF_FWD(p->reset, 1, quant);
     switch (p->reset * 2 + quant) {
     case 0: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 0);

@@ -36,10 +36,11 @@ typedef struct qsnn_neuron_pgrad {
 
 typedef struct qsnn_neuron_ops {
     const char *name;
-    /* cur: [t * i_stride + j]; U, S: [t * stride + j], j < n. q may be NULL or disabled.
+    /* cur: [t * i_stride + j]; U: [t * u_stride + j]; S: [t * stride + j], j < n. u_stride 0 keeps
+     * only the current membrane (inference). q may be NULL or disabled.
      * Returns the sum of the spikes written (firing-rate statistics without another pass). */
     double (*forward)(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
-                      size_t i_stride, float *U, float *S, size_t stride);
+                      size_t i_stride, float *U, size_t u_stride, float *S, size_t stride);
     /* gS: dL/dS (may be NULL), gU: extra dL/dU from the loss (may be NULL), both [t * stride + j].
      * cur is the forward's input (needed when the quantizer clips its gradient).
      * gcur: dL/dI written at [t * gi_stride + j]; gi_stride 0 sums over steps (static input).

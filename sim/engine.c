@@ -151,11 +151,12 @@ static void sparse_weight_grad(const qsnn_layer *L, const float *X, const float 
         }
 }
 
-qsnn_status qsnn_forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B) {
+static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B, int keep) {
     if (B < 1 || B > ws->max_B)
         return qsnn_fail(net->ctx, QSNN_ERR_ARG, "forward: batch %d outside the workspace's 1..%d", B, ws->max_B);
     const int T = ws->T;
     ws->B = B;
+    ws->kept = keep;
     ws->x = x;
     ws->in_static = x_static;
     for (int l = 0; l < net->n_layers; l++) {
@@ -166,13 +167,14 @@ qsnn_status qsnn_forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int 
         if (b->wt) sparse_forward(L, X, T * B, b->wt, b->cur);
         else dense_forward(L, X, in_static ? B : T * B, b->cur);
         const size_t n = (size_t)B * L->out, is = in_static ? 0 : n;
+        const size_t us = keep || l == net->n_layers - 1 ? n : 0;
         const long nb = (long)n_blocks(n);
         const qsnn_state_quant *sq = L->sq.enabled ? &L->sq : NULL;
         #pragma omp parallel for schedule(static)
         for (long k = 0; k < nb; k++) {
             const size_t j0 = (size_t)k * BLOCK;
             const int cnt = (int)(n - j0 < BLOCK ? n - j0 : BLOCK);
-            ws->spikes[k] = L->ops->forward(&L->np, sq, T, cnt, b->cur + j0, is, b->U + j0, b->S + j0, n);
+            ws->spikes[k] = L->ops->forward(&L->np, sq, T, cnt, b->cur + j0, is, b->U + j0, us, b->S + j0, n);
         }
         double total = 0.0; /* fixed order */
         for (long k = 0; k < nb; k++) total += ws->spikes[k];
@@ -181,8 +183,17 @@ qsnn_status qsnn_forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int 
     return QSNN_OK;
 }
 
+qsnn_status qsnn_forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B) {
+    return forward(net, ws, x, x_static, B, 1);
+}
+
+qsnn_status qsnn_forward_infer(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B) {
+    return forward(net, ws, x, x_static, B, 0);
+}
+
 qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out, const float *gU_out) {
     if (!ws->train) return qsnn_fail(net->ctx, QSNN_ERR_ARG, "backward: workspace was created for inference");
+    if (!ws->kept) return qsnn_fail(net->ctx, QSNN_ERR_ARG, "backward: the last forward was qsnn_forward_infer");
     const int T = ws->T, B = ws->B;
     const int learn = net->cfg.learn_beta || net->cfg.learn_theta;
     for (int l = net->n_layers - 1; l >= 0; l--) {

@@ -29,6 +29,7 @@ typedef struct qsnn_workspace {
     int max_B, T, train;
     int B;          /* batch of the last forward */
     int in_static;  /* whether the last forward's input was static */
+    int kept;       /* whether the last forward kept every membrane (backward needs them) */
     const float *x; /* the last forward's input (borrowed) */
     qsnn_layer_buf buf[QSNN_MAX_LAYERS];
     qsnn_neuron_pgrad *pg; /* per-block partial parameter gradients */
@@ -44,6 +45,9 @@ void qsnn_workspace_destroy(qsnn_workspace **ws);
 /* x: [B][n_inputs] when x_static (the same input at every step), else [T][B][n_inputs].
  * x must stay valid until qsnn_backward returns. */
 qsnn_status qsnn_forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B);
+/* The same outputs without backward's needs: hidden layers keep only their last membrane (their
+ * U buffers hold [B][out]); the output layer keeps all steps, as the losses read them. */
+qsnn_status qsnn_forward_infer(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B);
 /* Gradients of the loss wrt the output layer's spikes and/or membranes ([T][B][out], either may be NULL);
  * writes the gradients of every parameter (overwriting). */
 qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out, const float *gU_out);

@@ -98,6 +98,15 @@ static void run_case(const char *name) {
         cr_expect_eq(qsnn_layer_rate(ws, net, l), count / (double)n, "layer %d rate", l);
         free(U), free(S);
     }
+    /* The inference forward gives the same output spikes and membranes without keeping hidden histories. */
+    qsnn_workspace *wi;
+    cr_assert_eq(qsnn_workspace_create(net, B, T, 0, &wi), QSNN_OK);
+    cr_assert_eq(qsnn_forward_infer(net, wi, x, 1, B), QSNN_OK);
+    cr_expect_eq(memcmp(wi->buf[1].S, ws->buf[1].S, sizeof(float) * T * B * C), 0, "inference spikes differ");
+    cr_expect_eq(memcmp(wi->buf[1].U, ws->buf[1].U, sizeof(float) * T * B * C), 0, "inference membranes differ");
+    cr_expect_eq(memcmp(wi->buf[0].U, ws->buf[0].U + (size_t)(T - 1) * B * H, sizeof(float) * B * H), 0,
+                 "hidden layer: the kept membrane is the last step's");
+    qsnn_workspace_destroy(&wi);
     float *grad = calloc((size_t)T * B * C, sizeof(float));
     int *pred = calloc(B, sizeof(int));
     qsnn_train_cfg tcfg = {0};

@@ -130,7 +130,7 @@ Test(state_grid, straight_through_gradient) {
                             .slope = 2.0f};
     const float in[3] = {0.3f, 0.95f, 5.0f}, gS[3] = {1.0f, -2.0f, 1.0f};
     float U[3], S[3], g[3];
-    qsnn_neuron_lif.forward(&p, &q, 1, 3, in, 3, U, S, 3);
+    qsnn_neuron_lif.forward(&p, &q, 1, 3, in, 3, U, 3, S, 3);
     for (int j = 0; j < 3; j++) cr_expect_eq(U[j], qsnn_state_quant_ref(&q, in[j]));
     qsnn_neuron_lif.backward(&p, &q, 1, 3, in, 3, U, gS, NULL, 3, g, 3, NULL);
     for (int j = 0; j < 3; j++) cr_expect_float_eq(g[j], gS[j] * qsnn_surr_arctan(U[j] - 1.0f, 2.0f), 1e-7);

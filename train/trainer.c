@@ -180,7 +180,7 @@ qsnn_status qsnn_trainer_evaluate(qsnn_trainer *tr, const qsnn_dataset *ds, qsnn
         for (int b = 0; b < B; b++) tr->ids[b] = start + b;
         qsnn_batch_gather(ds, tr->ids, B, tr->x, tr->y);
         tr->enc->encode(tr->x, B, tr->F, tr->T, tr->seed, QSNN_EVAL_EPOCH, tr->ids, tr->xenc);
-        if ((st = qsnn_forward(tr->net, tr->ws, tr->xenc, tr->enc->is_static, B))) return st;
+        if ((st = qsnn_forward_infer(tr->net, tr->ws, tr->xenc, tr->enc->is_static, B))) return st;
         const double loss = tr->loss->eval(&tr->tcfg, output_S(tr), output_U(tr), tr->T, B, tr->C, tr->y, NULL,
                                            tr->pred);
         add_batch(&sum, tr, B, loss);
