@@ -1,5 +1,7 @@
 #include "core/rng.h"
 
+#include <stddef.h>
+
 /* Philox4x32 with 10 rounds (Salmon et al., SC'11). */
 static inline void philox_round(uint32_t c[4], const uint32_t k[2]) {
     const uint64_t p0 = (uint64_t)0xD2511F53u * c[0];
@@ -20,6 +22,39 @@ void qsnn_philox(uint64_t seed, uint64_t stream, uint64_t counter, uint32_t out[
         k[1] += 0xBB67AE85u;
     }
     out[0] = c[0]; out[1] = c[1]; out[2] = c[2]; out[3] = c[3];
+}
+
+#define PHILOX_LANES 64
+
+void qsnn_philox_n(uint64_t seed, uint64_t stream, uint64_t counter, int n, uint32_t *out) {
+    uint32_t c0[PHILOX_LANES], c1[PHILOX_LANES], c2[PHILOX_LANES], c3[PHILOX_LANES];
+    for (int base = 0; base < n; base += PHILOX_LANES) {
+        const int m = n - base < PHILOX_LANES ? n - base : PHILOX_LANES;
+        for (int i = 0; i < m; i++) {
+            const uint64_t ctr = counter + (uint64_t)(base + i);
+            c0[i] = (uint32_t)ctr, c1[i] = (uint32_t)(ctr >> 32);
+            c2[i] = (uint32_t)stream, c3[i] = (uint32_t)(stream >> 32);
+        }
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (int round = 0; round < 10; round++) {
+            for (int i = 0; i < m; i++) { /* one Philox round per lane, as philox_round */
+                const uint64_t p0 = (uint64_t)0xD2511F53u * c0[i];
+                const uint64_t p1 = (uint64_t)0xCD9E8D57u * c2[i];
+                const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[i] ^ k0;
+                const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[i] ^ k1;
+                c1[i] = (uint32_t)p1;
+                c3[i] = (uint32_t)p0;
+                c0[i] = n0;
+                c2[i] = n2;
+            }
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        for (int i = 0; i < m; i++) {
+            uint32_t *o = out + 4 * (size_t)(base + i);
+            o[0] = c0[i], o[1] = c1[i], o[2] = c2[i], o[3] = c3[i];
+        }
+    }
 }
 
 void qsnn_rng_init(qsnn_rng *r, uint64_t seed, uint64_t stream) {

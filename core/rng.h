@@ -8,6 +8,10 @@
 /* Four 32-bit random words for (seed, stream, counter). */
 void qsnn_philox(uint64_t seed, uint64_t stream, uint64_t counter, uint32_t out[4]);
 
+/* The words of n consecutive counters: out[4 i + w] = word w of qsnn_philox(seed, stream, counter + i).
+ * Same numbers as n calls of qsnn_philox (its reference twin), computed in vectorizable blocks. */
+void qsnn_philox_n(uint64_t seed, uint64_t stream, uint64_t counter, int n, uint32_t *out);
+
 /* One uniform float in [0, 1) with 24 random bits. */
 static inline float qsnn_u32_to_unit(uint32_t x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
 

@@ -238,3 +238,19 @@ Test(encode, rate_threads_agree) {
     free(a);
     free(b);
 }
+
+/* The block Philox equals the scalar one word for word (any counter offset and length). */
+Test(rng, philox_block_equals_scalar) {
+    uint32_t block[4 * 200], one[4];
+    const uint64_t starts[3] = {0, 12345, 0xFFFFFFFFull - 7}; /* the last crosses the 32-bit boundary */
+    for (int s = 0; s < 3; s++)
+        for (int n = 1; n <= 200; n += 37) {
+            qsnn_philox_n(42, 7, starts[s], n, block);
+            for (int i = 0; i < n; i++) {
+                qsnn_philox(42, 7, starts[s] + (uint64_t)i, one);
+                for (int w = 0; w < 4; w++)
+                    cr_assert_eq(block[4 * i + w], one[w], "counter %llu word %d",
+                                 (unsigned long long)(starts[s] + (uint64_t)i), w);
+            }
+        }
+}
