@@ -22,7 +22,9 @@
 /* Enum names in the order of the C enum values (tests/test_config.c checks them against the
  * registries: qsnn_reset_find, qsnn_surrogate_find, qsnn_grid_find). */
 static const char *const reset_names[] = {"subtract", "zero", "none", NULL};
-static const char *const surrogate_names[] = {"arctan", "fast_sigmoid", "soft", NULL};
+static const char *const surrogate_names[] = {"arctan",     "fast_sigmoid",     "soft",       "sigmoid",
+                                              "triangular", "straight_through", "superspike", "exponential",
+                                              NULL};
 static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", NULL};
 static const char *const granularity_names[] = {"per_tensor", "per_channel", NULL};
 static const char *const encoding_names[] = {"direct", "rate", NULL};
@@ -62,7 +64,8 @@ const qsnn_config_key qsnn_config_keys[] = {
     ENUMK("model.surrogate", QSNN_KEY_ENUM, model.neuron_params.surrogate, surrogate_names,
           "surrogate gradient of the spike"),
     KEY("model.surrogate_slope", QSNN_KEY_FLOAT, model.neuron_params.slope, GE(0),
-        "surrogate slope; 0 = the surrogate's default (arctan 2, fast_sigmoid 25, soft 5)"),
+        "surrogate slope; 0 = the surrogate's default (arctan 2, fast_sigmoid 25, soft 5, sigmoid 25, "
+        "triangular width 1, straight_through 1 (unused), superspike 10, exponential tau 0.5)"),
     KEY("model.bias", QSNN_KEY_BOOL, model.bias, ANY, "dense layers have a bias"),
 
     KEY("quant.state.bits", QSNN_KEY_INT, model.state_quant.bits, IN(0, QSNN_STATE_MAX_BITS),

@@ -77,6 +77,11 @@ static inline float surr(int id, float x, float k) {
     switch (id) {
     case QSNN_SURR_ARCTAN: return qsnn_surr_arctan(x, k);
     case QSNN_SURR_FAST_SIGMOID: return qsnn_surr_fast_sigmoid(x, k);
+    case QSNN_SURR_SIGMOID: return qsnn_surr_sigmoid(x, k);
+    case QSNN_SURR_TRIANGULAR: return qsnn_surr_triangular(x, k);
+    case QSNN_SURR_STRAIGHT_THROUGH: return qsnn_surr_straight_through(x, k);
+    case QSNN_SURR_SUPERSPIKE: return qsnn_surr_superspike(x, k);
+    case QSNN_SURR_EXPONENTIAL: return qsnn_surr_exponential(x, k);
     default: return qsnn_surr_soft(x, k);
     }
 }
