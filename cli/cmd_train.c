@@ -1,5 +1,6 @@
 /* qsnn train: the whole training run, from configuration to a saved checkpoint. */
 #include "cli/commands.h"
+#include "cli/config_keys.h"
 #include "cli/progress.h"
 #include "cli/run_setup.h"
 #include "io/checkpoint.h"
@@ -12,7 +13,8 @@
 #include <sys/stat.h>
 
 static void help(void) {
-    printf("usage: qsnn train [options]\n\n"
+    printf("usage: qsnn train [options]\n"
+           "       qsnn train --resume CKPT [options]\n\n"
            "Trains a spiking network; with no options, the built-in default: 784-1000-10 LIF\n"
            "(beta 0.95, threshold 1, arctan surrogate), T = 25, batch 128, Adam lr 5e-4, direct\n"
            "encoding, cross-entropy on output spike counts, on Fashion-MNIST, 3 epochs.\n\n"
@@ -25,9 +27,21 @@ static void help(void) {
            "  --out DIR         run.out: folder for the checkpoint (default runs/)\n"
            "  --data DIR        data.dir: folder with the IDX files (default %s)\n"
            "  --no-progress     no progress bar (it is drawn only on a terminal anyway)\n"
+           "  --resume CKPT     continue the run saved in CKPT (a model.h5 written by qsnn train):\n"
+           "                    its stored configuration, then --set/--epochs/--threads/--out/--data\n"
+           "                    over it (--epochs 5 extends a 3-epoch run to 5; model.* and quant.*\n"
+           "                    keys and the seed cannot change; no --config, no --seed); loads the\n"
+           "                    parameters and the optimizer state and trains the epochs after the\n"
+           "                    saved one, with the same learning-rate schedule and shuffling as a\n"
+           "                    run that was never interrupted. --out defaults to the stored run.out\n"
+           "                    (the folder CKPT was written to).\n"
+           "  --stop-after N    train at most N epochs in this invocation, then save and stop (to split\n"
+           "                    a long run into jobs; continue it with --resume DIR/model.h5)\n"
            "  --help-config     list every configuration key\n\n"
            "Prints one line per epoch (loss, train and test accuracy, samples/s, firing rate per\n"
-           "layer) and saves DIR/model.h5 (HDF5: parameters, resolved config, metrics).\n",
+           "layer) and saves DIR/model.h5 (HDF5: parameters, optimizer state, resolved config,\n"
+           "metrics) after every epoch, atomically (written aside, then renamed), so an interrupted\n"
+           "run can continue with qsnn train --resume DIR/model.h5.\n",
            QSNN_DEFAULT_DATA_DIR);
 }
 
@@ -55,6 +69,45 @@ static int make_dirs(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
+/* A key of the configuration a resumed run may not change: the architecture and the quantizers
+ * (model.*, quant.*: the saved parameters and optimizer state belong to them) and the seed (the
+ * initialization and the shuffling of the epochs already trained). */
+static int frozen_on_resume(const char *path) {
+    return !strncmp(path, "model.", 6) || !strncmp(path, "quant.", 6) || !strcmp(path, "run.seed");
+}
+
+/* The first frozen key whose value differs between the checkpoint's configuration and the resolved
+ * one (values compared as their YAML text); reports it and returns 1, else returns 0. */
+static int resume_changes_frozen_key(const char *ckpt, const qsnn_config *saved, const qsnn_config *now) {
+    for (int i = 0; i < qsnn_config_n_keys; i++) {
+        const qsnn_config_key *k = &qsnn_config_keys[i];
+        if (!frozen_on_resume(k->path)) continue;
+        char a[256], b[256];
+        qsnn_config_key_format(k, saved, 1, a, sizeof a);
+        qsnn_config_key_format(k, now, 1, b, sizeof b);
+        if (strcmp(a, b) != 0) {
+            qsnn_cli_error("train",
+                           "--resume %s: cannot change %s (%s in the checkpoint, %s requested): a resumed run keeps "
+                           "the architecture and quantizers (model.*, quant.*) and the seed of the checkpoint",
+                           ckpt, k->path, a, b);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The optimizer's state in the form checkpoints take (slots: QSNN_OPTIM_MAX_STATE entries). */
+static void ckpt_optim_of(qsnn_optim *opt, qsnn_ckpt_slot *slots, qsnn_ckpt_optim *out) {
+    qsnn_optim_slot st[QSNN_OPTIM_MAX_STATE];
+    int n = qsnn_optim_state(opt, st, QSNN_OPTIM_MAX_STATE);
+    if (n > QSNN_OPTIM_MAX_STATE) n = QSNN_OPTIM_MAX_STATE; /* cannot happen: the bound is exact */
+    for (int k = 0; k < n; k++) slots[k] = (qsnn_ckpt_slot){st[k].param, st[k].slot, st[k].data, st[k].n};
+    out->name = qsnn_optim_name(opt);
+    out->step = qsnn_optim_steps(opt);
+    out->n_slots = n;
+    out->slots = slots;
+}
+
 static void print_epoch(int e, int epochs, const qsnn_metrics *tr, const qsnn_metrics *te, int n_layers) {
     printf("epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.0f samples/s  rates", e, epochs, tr->loss,
            100.0 * tr->accuracy, 100.0 * te->accuracy, tr->samples_per_s);
@@ -65,6 +118,8 @@ static void print_epoch(int e, int epochs, const qsnn_metrics *tr, const qsnn_me
 
 int qsnn_cmd_train(int argc, char **argv) {
     qsnn_common_opts o = {.epochs = -1, .threads = -1, .seed = -1};
+    const char *resume = NULL;
+    long long stop_after = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
@@ -74,6 +129,18 @@ int qsnn_cmd_train(int argc, char **argv) {
             qsnn_config_print_keys(stdout);
             return 0;
         }
+        if (!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--stop-after")) {
+            if (i + 1 >= argc) return qsnn_cli_error("train", "option %s needs a value", argv[i]), 2;
+            if (!strcmp(argv[i], "--resume")) {
+                if (!*argv[i + 1]) return qsnn_cli_error("train", "--resume needs a checkpoint file"), 2;
+                resume = argv[++i];
+            } else if (qsnn_cli_parse_int(argv[i + 1], 1, 100000, &stop_after)) {
+                return qsnn_cli_error("train", "--stop-after %s: expected an integer in 1..100000", argv[i + 1]), 2;
+            } else {
+                i++;
+            }
+            continue;
+        }
         int r = qsnn_parse_common_opt("train", argc, argv, &i, &o);
         if (r < 0) return 2;
         if (r == 0) {
@@ -81,17 +148,55 @@ int qsnn_cmd_train(int argc, char **argv) {
             return 2;
         }
     }
+    if (resume && o.config_file)
+        return qsnn_cli_error("train", "--config cannot be combined with --resume: the configuration comes from %s "
+                                       "(change keys with --set)",
+                              resume),
+               2;
+    if (resume && o.seed >= 0)
+        return qsnn_cli_error("train", "--seed cannot be combined with --resume: the run keeps the seed stored in %s",
+                              resume),
+               2;
     qsnn_ctx *ctx = NULL;
     if (qsnn_ctx_create(NULL, 0, 0, &ctx)) return qsnn_cli_error("train", "out of memory");
     int rc = 1;
-    qsnn_config cfg;
+    qsnn_config cfg, saved;
+    qsnn_ckpt_meta saved_meta = {0, 0.0, 0.0, 0, NULL};
     qsnn_dataset *train = NULL, *test = NULL;
     qsnn_net *net = NULL;
     qsnn_trainer *tr = NULL;
     char *yaml = NULL, *cmdline = NULL;
     char path[QSNN_PATH_MAX + 16], err[QSNN_PATH_MAX + 128];
+    qsnn_ckpt_slot slots[QSNN_OPTIM_MAX_STATE];
+    qsnn_ckpt_optim ostate;
     qsnn_config_default(&cfg);
+    if (resume) { /* the checkpoint's configuration, as qsnn eval reads it, under the overrides */
+        if (qsnn_checkpoint_read_meta(ctx, resume, &saved_meta) || qsnn_checkpoint_read_config(ctx, resume, &yaml))
+            goto fail;
+        char what[QSNN_PATH_MAX + 16];
+        snprintf(what, sizeof what, "%s:config", resume);
+        if (qsnn_config_load_string(ctx, &cfg, yaml, what)) goto fail;
+        qsnn_free(ctx, yaml);
+        yaml = NULL;
+        qsnn_config_resolve(&cfg);
+        saved = cfg;
+        if (saved_meta.epoch < 0) {
+            qsnn_cli_error("train", "--resume %s: the checkpoint's epoch attribute is %d", resume, saved_meta.epoch);
+            goto done;
+        }
+    }
     if (qsnn_apply_common_opts(ctx, &cfg, &o)) goto fail;
+    const int first = resume ? saved_meta.epoch : 0;
+    if (resume) {
+        if (resume_changes_frozen_key(resume, &saved, &cfg)) goto done;
+        if (first >= cfg.train.epochs) {
+            printf("nothing to do: %s already has %d of %d epochs\n", resume, first, cfg.train.epochs);
+            rc = 0;
+            goto done;
+        }
+    }
+    const int last = stop_after > 0 && stop_after < cfg.train.epochs - first ? first + (int)stop_after
+                                                                              : cfg.train.epochs;
     qsnn_ctx_set_threads(ctx, cfg.run.threads);
     qsnn_ctx_set_seed(ctx, (uint64_t)cfg.run.seed);
     if (make_dirs(cfg.run.out, err, sizeof err)) {
@@ -101,8 +206,18 @@ int qsnn_cmd_train(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/model.h5", cfg.run.out);
     if (qsnn_load_split(ctx, &cfg, "train", &train) || qsnn_load_split(ctx, &cfg, "t10k", &test)) goto fail;
     if (qsnn_net_create(ctx, &cfg.model, &net)) goto fail;
-    qsnn_net_init(net, (uint64_t)cfg.run.seed);
+    if (resume) {
+        if (qsnn_checkpoint_load_params(ctx, resume, net)) goto fail;
+    } else {
+        qsnn_net_init(net, (uint64_t)cfg.run.seed);
+    }
     if (qsnn_trainer_create(ctx, net, &cfg.train, &cfg.data, train, (uint64_t)cfg.run.seed, &tr)) goto fail;
+    qsnn_optim *opt = qsnn_trainer_optim(tr);
+    if (resume) {
+        ckpt_optim_of(opt, slots, &ostate);
+        if (qsnn_checkpoint_load_optim(ctx, resume, net, &ostate)) goto fail;
+        qsnn_optim_set_steps(opt, (long)ostate.step);
+    }
     if (qsnn_config_dump(ctx, &cfg, &yaml)) goto fail;
     cmdline = qsnn_cli_join_args(argc, argv);
 
@@ -119,13 +234,16 @@ int qsnn_cmd_train(int argc, char **argv) {
         printf("  state quantizer: %s grid, %d bits, range [%g, %g] x threshold\n",
                qsnn_grid_name(cfg.model.state_quant.grid), cfg.model.state_quant.bits,
                -(1.0 + cfg.model.state_quant.lower_limit), 1.0 + cfg.model.state_quant.upper_limit);
+    if (resume)
+        printf("resuming %s: %d of %d epochs done, %ld optimizer steps\n", resume, first, cfg.train.epochs,
+               qsnn_optim_steps(opt));
     fflush(stdout);
 
     qsnn_progress bar;
     qsnn_progress_init(&bar, cfg.run.progress);
     char label[64];
     qsnn_metrics mtr, mte;
-    for (int e = 0; e < cfg.train.epochs; e++) {
+    for (int e = first; e < last; e++) {
         snprintf(label, sizeof label, "epoch %d/%d", e + 1, cfg.train.epochs);
         bar.label = label;
         if (qsnn_train_epoch(tr, e, qsnn_progress_update, &bar, &mtr)) {
@@ -139,10 +257,15 @@ int qsnn_cmd_train(int argc, char **argv) {
         }
         qsnn_progress_clear(&bar);
         print_epoch(e + 1, cfg.train.epochs, &mtr, &mte, net->n_layers);
+        /* After every epoch, so that an interrupted run loses at most the epoch in progress. */
+        qsnn_ckpt_meta meta = {e + 1, mte.accuracy, mtr.loss, cfg.run.seed, cmdline};
+        ckpt_optim_of(opt, slots, &ostate);
+        if (qsnn_checkpoint_save_resumable(ctx, path, net, yaml, &meta, &ostate)) goto fail;
     }
-    qsnn_ckpt_meta meta = {cfg.train.epochs, mte.accuracy, mtr.loss, cfg.run.seed, cmdline};
-    if (qsnn_checkpoint_save(ctx, path, net, yaml, &meta)) goto fail;
     printf("saved %s (test accuracy %.2f%%; qsnn eval %s reproduces it)\n", path, 100.0 * mte.accuracy, path);
+    if (last < cfg.train.epochs)
+        printf("stopped after epoch %d of %d (--stop-after %lld); continue with: qsnn train --resume %s\n", last,
+               cfg.train.epochs, stop_after, path);
     rc = 0;
     goto done;
 fail:

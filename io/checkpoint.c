@@ -33,7 +33,67 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* Index of the parameter called `name` in list, or -1. */
+static int find_param(const qsnn_param *list, int np, const char *name) {
+    for (int i = 0; i < np; i++)
+        if (strcmp(list[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* Longest dataset name under /optimizer ("layer0.weight" "." "momentum"). */
+#define OPT_NAME_MAX 96
+
+/* Programmer errors in an optimizer-state description: every slot names a parameter of the net, has
+ * its length and data, and no dataset name repeats. On success, names[k] holds "PARAM.SLOT" and
+ * pidx[k] the parameter's index in qsnn_net_params (both caller-allocated with n_slots entries). */
+static qsnn_status check_optim_desc(qsnn_ctx *ctx, const char *path, qsnn_net *net, const qsnn_ckpt_optim *o,
+                                    char (*names)[OPT_NAME_MAX], int *pidx) {
+    qsnn_param list[QSNN_MAX_PARAMS];
+    const int np = qsnn_net_params(net, list);
+    if (!o->name || !*o->name || o->n_slots < 0 || (o->n_slots > 0 && !o->slots))
+        return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: optimizer state: no optimizer name or no slots", path);
+    for (int k = 0; k < o->n_slots; k++) {
+        const qsnn_ckpt_slot *sl = &o->slots[k];
+        if (!sl->param || !sl->slot || !*sl->slot || !sl->data)
+            return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: optimizer state entry %d lacks a name or data", path, k);
+        const int i = find_param(list, np, sl->param);
+        if (i < 0)
+            return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: optimizer state for '%s', which is not a parameter of the network",
+                             path, sl->param);
+        if (list[i].n != sl->n)
+            return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: optimizer state %s.%s has %zu values, the parameter %zu", path,
+                             sl->param, sl->slot, sl->n, list[i].n);
+        const int len = snprintf(names[k], OPT_NAME_MAX, "%s.%s", sl->param, sl->slot);
+        if (len < 0 || len >= OPT_NAME_MAX)
+            return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: optimizer state name %s.%s is too long", path, sl->param,
+                             sl->slot);
+        for (int j = 0; j < k; j++)
+            if (strcmp(names[j], names[k]) == 0)
+                return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: optimizer state %s appears twice", path, names[k]);
+        pidx[k] = i;
+    }
+    return QSNN_OK;
+}
+
 /* --- save -------------------------------------------------------------------------------------- */
+
+static qsnn_status save_optim(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_net *net, const qsnn_ckpt_optim *o,
+                              char (*names)[OPT_NAME_MAX], const int *pidx) {
+    qsnn_param list[QSNN_MAX_PARAMS];
+    qsnn_net_params(net, list);
+    hid_t g;
+    qsnn_status st = qsnn_h5_group_create(ctx, path, f, "optimizer", &g);
+    if (st) return st;
+    if (!(st = qsnn_h5_write_attr_str(ctx, path, g, "name", o->name)))
+        st = qsnn_h5_write_attr_i64(ctx, path, g, "step", (int64_t)o->step);
+    for (int k = 0; k < o->n_slots && !st; k++) {
+        hsize_t dims[2];
+        const int rank = param_shape(net, &list[pidx[k]], dims);
+        st = qsnn_h5_write_f32(ctx, path, g, names[k], rank, dims, o->slots[k].data);
+    }
+    H5Gclose(g);
+    return st;
+}
 
 static qsnn_status save_layer_info(qsnn_ctx *ctx, const char *path, qsnn_net *net, int l, hid_t layers) {
     const qsnn_layer *L = &net->layer[l];
@@ -114,7 +174,8 @@ done:
 }
 
 static qsnn_status save_contents(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_net *net, const char *config_yaml,
-                                 const qsnn_ckpt_meta *meta) {
+                                 const qsnn_ckpt_meta *meta, const qsnn_ckpt_optim *optim,
+                                 char (*opt_names)[OPT_NAME_MAX], const int *opt_pidx) {
     static const qsnn_ckpt_meta none = {0, 0.0, 0.0, 0, NULL};
     if (!meta) meta = &none;
     qsnn_status st;
@@ -144,6 +205,7 @@ static qsnn_status save_contents(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_
     if ((st = qsnn_h5_group_create(ctx, path, f, "layers", &g))) return st;
     for (int l = 0; l < net->n_layers && !st; l++) st = save_layer_info(ctx, path, net, l, g);
     H5Gclose(g);
+    if (!st && optim) st = save_optim(ctx, path, f, net, optim, opt_names, opt_pidx);
     return st;
 }
 
@@ -158,11 +220,34 @@ static int sync_path(const char *p, int dir) {
 
 qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
                                  const qsnn_ckpt_meta *meta) {
+    return qsnn_checkpoint_save_resumable(ctx, path, net, config_yaml, meta, NULL);
+}
+
+qsnn_status qsnn_checkpoint_save_resumable(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
+                                           const qsnn_ckpt_meta *meta, const qsnn_ckpt_optim *optim) {
     if (!path || !*path || !net) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint save: path and network are required");
     qsnn_h5_quiet();
+    char(*opt_names)[OPT_NAME_MAX] = NULL;
+    int *opt_pidx = NULL;
+    if (optim) { /* checked before anything is written */
+        const size_t n = optim->n_slots > 0 ? (size_t)optim->n_slots : 1;
+        opt_names = qsnn_malloc(ctx, n * sizeof *opt_names);
+        opt_pidx = qsnn_malloc(ctx, n * sizeof *opt_pidx);
+        qsnn_status st = !opt_names || !opt_pidx ? QSNN_ERR_NOMEM
+                                                 : check_optim_desc(ctx, path, net, optim, opt_names, opt_pidx);
+        if (st) {
+            qsnn_free(ctx, opt_names);
+            qsnn_free(ctx, opt_pidx);
+            return st;
+        }
+    }
     const size_t tlen = strlen(path) + 32;
     char *tmp = qsnn_malloc(ctx, tlen);
-    if (!tmp) return QSNN_ERR_NOMEM;
+    if (!tmp) {
+        qsnn_free(ctx, opt_names);
+        qsnn_free(ctx, opt_pidx);
+        return QSNN_ERR_NOMEM;
+    }
     snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
 
     qsnn_status st = QSNN_OK;
@@ -182,7 +267,7 @@ qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net,
         st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, what);
         goto fail;
     }
-    if ((st = save_contents(ctx, path, f, net, config_yaml, meta))) goto fail;
+    if ((st = save_contents(ctx, path, f, net, config_yaml, meta, optim, opt_names, opt_pidx))) goto fail;
     st = qsnn_h5_close(ctx, path, f); /* flush + close */
     f = -1;
     if (st) goto fail;
@@ -208,11 +293,15 @@ qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net,
         }
     }
     qsnn_free(ctx, tmp);
+    qsnn_free(ctx, opt_names);
+    qsnn_free(ctx, opt_pidx);
     return QSNN_OK;
 fail:
     if (f >= 0) H5Fclose(f); /* direct call: keep the message already recorded */
     if (fd >= 0) unlink(tmp); /* only a file this call created */
     qsnn_free(ctx, tmp);
+    qsnn_free(ctx, opt_names);
+    qsnn_free(ctx, opt_pidx);
     return st;
 }
 
@@ -302,20 +391,21 @@ static long long first_nonfinite(const float *v, size_t n) {
     return -1;
 }
 
-/* Every dataset in /params must be a parameter of the model. */
-static qsnn_status check_no_extra(qsnn_ctx *ctx, const char *path, hid_t g, const qsnn_param *list, int np) {
+/* Every link in group g (named gname in messages) must be one of names[0..n-1]; otherwise
+ * QSNN_ERR_MISMATCH "PATH: GNAME/X is not WHAT". */
+static qsnn_status check_no_extra(qsnn_ctx *ctx, const char *path, hid_t g, const char *gname,
+                                  const char *const *names, int n, const char *what) {
     H5G_info_t info;
-    if (H5Gget_info(g, &info) < 0) return qsnn_h5_fail(ctx, path, "cannot list params");
+    char msg[64];
+    snprintf(msg, sizeof msg, "cannot list %s", gname);
+    if (H5Gget_info(g, &info) < 0) return qsnn_h5_fail(ctx, path, msg);
     for (hsize_t i = 0; i < info.nlinks; i++) {
         char name[256];
         ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
-        if (len < 0) return qsnn_h5_fail(ctx, path, "cannot list params");
+        if (len < 0) return qsnn_h5_fail(ctx, path, msg);
         int known = 0;
-        for (int k = 0; k < np && !known; k++) known = strcmp(name, list[k].name) == 0;
-        if (!known)
-            return qsnn_fail(ctx, QSNN_ERR_MISMATCH,
-                             "%s: params/%s is not a parameter of the model (saved from a different config?)", path,
-                             name);
+        for (int k = 0; k < n && !known; k++) known = strcmp(name, names[k]) == 0;
+        if (!known) return qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: %s/%s is not %s", path, gname, name, what);
     }
     return QSNN_OK;
 }
@@ -334,7 +424,13 @@ qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_ne
         total += list[i].n;
     }
     if ((st = qsnn_h5_group_open(ctx, path, f, "params", &g))) goto done;
-    if ((st = check_no_extra(ctx, path, g, list, np))) goto done;
+    {
+        const char *names[QSNN_MAX_PARAMS] = {0};
+        for (int i = 0; i < np; i++) names[i] = list[i].name;
+        if ((st = check_no_extra(ctx, path, g, "params", names, np,
+                                 "a parameter of the model (saved from a different config?)")))
+            goto done;
+    }
     buf = qsnn_malloc(ctx, (total ? total : 1) * sizeof(float));
     if (!buf) {
         st = QSNN_ERR_NOMEM;
@@ -388,6 +484,110 @@ qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_ne
     }
 done:
     qsnn_free(ctx, buf);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return st;
+}
+
+qsnn_status qsnn_checkpoint_load_optim(qsnn_ctx *ctx, const char *path, qsnn_net *net, qsnn_ckpt_optim *optim) {
+    if (!net || !optim) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint load: no network or optimizer state given");
+    hid_t f, g = -1;
+    qsnn_status st = ckpt_open(ctx, path, &f);
+    if (st) return st;
+    const int ns = optim->n_slots;
+    const size_t nalloc = ns > 0 ? (size_t)ns : 1;
+    char(*names)[OPT_NAME_MAX] = qsnn_malloc(ctx, nalloc * sizeof *names);
+    int *pidx = qsnn_malloc(ctx, nalloc * sizeof *pidx);
+    const char **name_ptrs = qsnn_malloc(ctx, nalloc * sizeof *name_ptrs);
+    size_t *off = qsnn_malloc(ctx, nalloc * sizeof *off);
+    float *buf = NULL;
+    char *kind = NULL;
+    if (!names || !pidx || !name_ptrs || !off) {
+        st = QSNN_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = check_optim_desc(ctx, path, net, optim, names, pidx))) goto done;
+    if (!qsnn_h5_exists(f, "optimizer")) {
+        st = qsnn_fail(ctx, QSNN_ERR_FORMAT,
+                       "%s: optimizer is missing: the checkpoint was saved without optimizer state, so training "
+                       "cannot resume from it",
+                       path);
+        goto done;
+    }
+    if ((st = qsnn_h5_group_open(ctx, path, f, "optimizer", &g))) goto done;
+    if ((st = qsnn_h5_read_attr_str(ctx, path, g, "name", &kind))) goto done;
+    if (strcmp(kind, optim->name) != 0) {
+        st = qsnn_fail(ctx, QSNN_ERR_MISMATCH,
+                       "%s: optimizer/@name is '%.40s': the state is for another optimizer than '%s'", path, kind,
+                       optim->name);
+        goto done;
+    }
+    int64_t step;
+    if ((st = qsnn_h5_read_attr_i64(ctx, path, g, "step", &step))) goto done;
+    if (step < 0) {
+        st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: optimizer/@step is %lld (must be >= 0)", path, (long long)step);
+        goto done;
+    }
+    size_t total = 0;
+    for (int k = 0; k < ns; k++) {
+        name_ptrs[k] = names[k];
+        off[k] = total;
+        total += optim->slots[k].n;
+    }
+    char what[128];
+    snprintf(what, sizeof what, "part of the %.20s state of the model (saved from a different config?)", optim->name);
+    if ((st = check_no_extra(ctx, path, g, "optimizer", name_ptrs, ns, what))) goto done;
+    buf = qsnn_malloc(ctx, (total ? total : 1) * sizeof(float));
+    if (!buf) {
+        st = QSNN_ERR_NOMEM;
+        goto done;
+    }
+    qsnn_param list[QSNN_MAX_PARAMS];
+    qsnn_net_params(net, list);
+    /* Read and check everything first: on error the caller's arrays stay as they were. */
+    for (int k = 0; k < ns; k++) {
+        if (!qsnn_h5_exists(g, names[k])) {
+            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH,
+                           "%s: optimizer/%s is missing (the %s state of the model has it; saved from a different "
+                           "config?)",
+                           path, names[k], optim->name);
+            goto done;
+        }
+        hsize_t want[2], have[QSNN_H5_MAX_RANK];
+        int want_rank = param_shape(net, &list[pidx[k]], want), have_rank;
+        if ((st = qsnn_h5_dims(ctx, path, g, names[k], &have_rank, have))) goto done;
+        int same = have_rank == want_rank;
+        for (int d = 0; same && d < want_rank; d++) same = have[d] == want[d];
+        if (!same) {
+            char hs[128], ws[128];
+            qsnn_h5_fmt_dims(hs, sizeof hs, have_rank, have);
+            qsnn_h5_fmt_dims(ws, sizeof ws, want_rank, want);
+            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: optimizer/%s has shape %s, the model expects %s", path,
+                           names[k], hs, ws);
+            goto done;
+        }
+        float *v = buf + off[k];
+        if ((st = qsnn_h5_read_f32(ctx, path, g, names[k], v, optim->slots[k].n))) goto done;
+        long long bad = first_nonfinite(v, optim->slots[k].n);
+        if (bad >= 0) {
+            if (want_rank == 2)
+                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: optimizer/%s[%lld][%lld] is %g", path, names[k],
+                               bad / (long long)want[1], bad % (long long)want[1], (double)v[bad]);
+            else
+                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: optimizer/%s[%lld] is %g", path, names[k], bad,
+                               (double)v[bad]);
+            goto done;
+        }
+    }
+    for (int k = 0; k < ns; k++) memcpy(optim->slots[k].data, buf + off[k], optim->slots[k].n * sizeof(float));
+    optim->step = (long long)step;
+done:
+    qsnn_free(ctx, kind);
+    qsnn_free(ctx, buf);
+    qsnn_free(ctx, names);
+    qsnn_free(ctx, pidx);
+    qsnn_free(ctx, name_ptrs);
+    qsnn_free(ctx, off);
     if (g >= 0) H5Gclose(g);
     H5Fclose(f);
     return st;

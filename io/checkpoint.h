@@ -29,6 +29,15 @@
  *     state_levels     float32 [n]         membrane quantization levels for θ of this layer, ascending,
  *                                          n = 2^bits, only when state quantization is on
  *                                          (attrs @bits int64, @grid string)
+ *   /optimizer/                    the optimizer's state, for resuming training exactly (qsnn train
+ *                                  --resume); absent from files saved without it, which still load for
+ *                                  evaluation (qsnn_checkpoint_load_params never reads it). Attributes:
+ *     @name            string     the optimizer's kind: "adam" or "sgd"
+ *     @step            int64      optimizer steps taken (Adam's bias correction, the lr schedule)
+ *     P.SLOT           float32    one dataset per learnable parameter P (the names of /params) per
+ *                                  slot of the optimizer, shaped like params/P: "m" and "v" (Adam's
+ *                                  first and second moments: layer0.weight.m, layer0.weight.v, ...),
+ *                                  "momentum" (SGD's momentum buffer: layer0.weight.momentum, ...)
  *
  * Writes are atomic: the file is written to "PATH.tmp.<pid>", flushed, fsync'ed, closed and renamed
  * over PATH; on any error the temporary file is removed and PATH is left untouched.
@@ -38,8 +47,12 @@
  *   QSNN_ERR_FORMAT    not an HDF5 file or truncated; "PATH: not a qsnn checkpoint"; a missing or
  *                      ill-typed attribute, /config or /params
  *   QSNN_ERR_MISMATCH  format_version newer than supported; a parameter the model has that the
- *                      file lacks (or the reverse); a dataset whose shape differs from the model's
- *   QSNN_ERR_NUMERIC   a NaN/inf in a stored parameter (names dataset and index), θ <= 0
+ *                      file lacks (or the reverse); a dataset whose shape differs from the model's;
+ *                      optimizer state of another kind (@name), or with a dataset missing, extra or
+ *                      of another shape
+ *   QSNN_ERR_NUMERIC   a NaN/inf in a stored parameter or optimizer state (names dataset and
+ *                      index), θ <= 0
+ *   (QSNN_ERR_FORMAT also: no /optimizer group when loading the optimizer state; a negative @step)
  *   QSNN_ERR_HDF5      any other HDF5 failure (message carries HDF5's innermost description) */
 #ifndef QSNN_IO_CHECKPOINT_H
 #define QSNN_IO_CHECKPOINT_H
@@ -58,11 +71,32 @@ typedef struct qsnn_ckpt_meta {
     const char *command_line; /* borrowed on save; NULL on read */
 } qsnn_ckpt_meta;
 
+/* The optimizer's state as checkpoints see it (io/ does not depend on train/: the caller copies
+ * qsnn_optim_state's entries into these). */
+typedef struct qsnn_ckpt_slot {
+    const char *param; /* parameter name, one of qsnn_net_params: "layer0.weight" */
+    const char *slot;  /* slot name: "m", "v", "momentum" -> dataset optimizer/PARAM.SLOT */
+    float *data;       /* n floats: read on save, overwritten on load */
+    size_t n;          /* must equal the parameter's length */
+} qsnn_ckpt_slot;
+
+typedef struct qsnn_ckpt_optim {
+    const char *name;      /* the optimizer's kind, "adam" / "sgd" */
+    long long step;        /* steps taken: read on save, set on load */
+    int n_slots;
+    qsnn_ckpt_slot *slots; /* borrowed */
+} qsnn_ckpt_optim;
+
 /* Writes PATH atomically: to "PATH.tmp.<pid>" first, flush + close, then rename(2); on any error the
  * temp file is removed and PATH is untouched. config_yaml and meta may be NULL ("" and zeros).
  * The network is not modified (weight codes and state levels are computed on the side). */
 qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
                                  const qsnn_ckpt_meta *meta);
+/* Same, plus the optimizer's state under /optimizer when optim is not NULL (see the layout above).
+ * Every slot must name a parameter of the network and have its length (else QSNN_ERR_ARG, nothing
+ * written). */
+qsnn_status qsnn_checkpoint_save_resumable(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
+                                           const qsnn_ckpt_meta *meta, const qsnn_ckpt_optim *optim);
 /* The resolved config text stored in the file (caller frees with qsnn_free). */
 qsnn_status qsnn_checkpoint_read_config(qsnn_ctx *ctx, const char *path, char **config_yaml);
 /* Reads the metadata (command_line not returned; set to NULL). */
@@ -71,5 +105,13 @@ qsnn_status qsnn_checkpoint_read_meta(qsnn_ctx *ctx, const char *path, qsnn_ckpt
  * values. All checks happen before anything is copied: on error the network is unchanged. Then
  * calls qsnn_net_prepare. */
 qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_net *net);
+/* Loads the optimizer's state saved by qsnn_checkpoint_save_resumable into optim, which describes
+ * what the caller expects: optim->name (the kind in use) and one entry per array, whose data are
+ * overwritten; sets optim->step. `net` gives the expected shapes (a slot's dataset is shaped like
+ * its parameter). Checks, each with a one-line message naming the file and the object: /optimizer
+ * present (QSNN_ERR_FORMAT otherwise: "saved without optimizer state"), @name equal to optim->name,
+ * @step >= 0, exactly the expected datasets (no missing, no extra), their shapes, finite values. All
+ * checks happen before anything is copied: on error the arrays and optim->step are unchanged. */
+qsnn_status qsnn_checkpoint_load_optim(qsnn_ctx *ctx, const char *path, qsnn_net *net, qsnn_ckpt_optim *optim);
 
 #endif

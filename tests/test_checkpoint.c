@@ -16,6 +16,7 @@
 #include "io/checkpoint.h"
 #include "io/h5util.h"
 #include "sim/network.h"
+#include "train/optim.h"
 
 static qsnn_ctx *ctx;
 static char dir[256];
@@ -649,4 +650,291 @@ Test(checkpoint, h5util_error_detail_from_hdf5) {
     cr_assert(strlen(msg) > strlen(path) + strlen(": cannot create a: "), "no HDF5 detail: %s", msg);
     cr_assert_eq(qsnn_h5_close(ctx, path, f), QSNN_OK);
     cr_assert_eq(open_objects(), 0);
+}
+
+/* --- optimizer state (resumable checkpoints) ------------------------------------------------- */
+
+static qsnn_train_cfg optim_cfg(const char *name) {
+    qsnn_train_cfg t;
+    memset(&t, 0, sizeof t);
+    t.epochs = 1;
+    t.batch = 4;
+    snprintf(t.optimizer, sizeof t.optimizer, "%s", name);
+    t.lr = 0.01f;
+    t.momentum = 0.9f;
+    t.beta1 = 0.9f;
+    t.beta2 = 0.999f;
+    t.eps = 1e-8f;
+    snprintf(t.schedule, sizeof t.schedule, "constant");
+    snprintf(t.loss, sizeof t.loss, "ce_count");
+    return t;
+}
+
+/* Deterministic pseudo-gradients for every parameter, different for each call `k`. */
+static void fake_grads(qsnn_net *net, int k) {
+    qsnn_param p[QSNN_MAX_PARAMS];
+    const int np = qsnn_net_params(net, p);
+    for (int i = 0; i < np; i++)
+        for (size_t j = 0; j < p[i].n; j++) p[i].grad[j] = sinf((float)(j * 7 + i * 13 + k * 31)) * 0.1f;
+}
+
+/* The optimizer's state as the checkpoint API takes it (slots: QSNN_OPTIM_MAX_STATE entries). */
+static qsnn_ckpt_optim ckpt_state(qsnn_optim *opt, qsnn_ckpt_slot *slots) {
+    qsnn_optim_slot st[QSNN_OPTIM_MAX_STATE];
+    const int n = qsnn_optim_state(opt, st, QSNN_OPTIM_MAX_STATE);
+    cr_assert(n > 0 && n <= QSNN_OPTIM_MAX_STATE);
+    for (int k = 0; k < n; k++) slots[k] = (qsnn_ckpt_slot){st[k].param, st[k].slot, st[k].data, st[k].n};
+    return (qsnn_ckpt_optim){qsnn_optim_name(opt), qsnn_optim_steps(opt), n, slots};
+}
+
+/* A {s0,3} network (θ learned) with an optimizer of kind `name` that has taken `steps` steps,
+ * saved resumably to path. */
+static void save_trained(const char *path, const char *name, int s0, int steps, qsnn_net **pnet, qsnn_optim **popt) {
+    qsnn_net_cfg cfg;
+    small_cfg(&cfg, s0, 3);
+    cfg.learn_theta = 1;
+    qsnn_net *net = make_net(&cfg, 42);
+    qsnn_train_cfg t = optim_cfg(name);
+    qsnn_optim *opt = NULL;
+    cr_assert_eq(qsnn_optim_create(ctx, &t, net, &opt), QSNN_OK, "%s", qsnn_last_error(ctx));
+    for (int k = 0; k < steps; k++) {
+        fake_grads(net, k);
+        qsnn_optim_step(opt, 0.01f);
+    }
+    qsnn_ckpt_slot slots[QSNN_OPTIM_MAX_STATE];
+    qsnn_ckpt_optim st = ckpt_state(opt, slots);
+    qsnn_ckpt_meta meta = {2, 0.5, 1.0, 42, "qsnn train"};
+    cr_assert_eq(qsnn_checkpoint_save_resumable(ctx, path, net, CONFIG, &meta, &st), QSNN_OK, "%s",
+                 qsnn_last_error(ctx));
+    if (pnet) *pnet = net;
+    else qsnn_net_destroy(&net);
+    if (popt) *popt = opt;
+    else qsnn_optim_destroy(&opt);
+}
+
+Test(checkpoint, optimizer_state_round_trip) {
+    static const char *kinds[] = {"adam", "sgd"};
+    for (int kind = 0; kind < 2; kind++) {
+        char path[400];
+        path_in_dir(path, sizeof path, kinds[kind]);
+        qsnn_net *a, *b;
+        qsnn_optim *oa, *ob = NULL;
+        id_mark ids = mark_ids();
+        save_trained(path, kinds[kind], 7, 3, &a, &oa);
+        assert_no_leaked_ids(ids);
+
+        /* the layout: @name, @step, one dataset per learnable parameter per slot, shaped like it */
+        hid_t f;
+        cr_assert_eq(qsnn_h5_open(ctx, path, 0, &f), QSNN_OK);
+        char *s = NULL;
+        int64_t v;
+        hid_t g;
+        cr_assert_eq(qsnn_h5_group_open(ctx, path, f, "optimizer", &g), QSNN_OK, "%s", qsnn_last_error(ctx));
+        cr_assert_eq(qsnn_h5_read_attr_str(ctx, path, g, "name", &s), QSNN_OK);
+        cr_assert_str_eq(s, kinds[kind]);
+        qsnn_free(ctx, s);
+        cr_assert_eq(qsnn_h5_read_attr_i64(ctx, path, g, "step", &v), QSNN_OK);
+        cr_assert_eq(v, 3);
+        H5G_info_t info;
+        cr_assert_geq(H5Gget_info(g, &info), 0);
+        /* weight, bias, theta of 2 layers (β is not learned), times 2 slots (Adam) or 1 (SGD) */
+        cr_assert_eq(info.nlinks, (hsize_t)(kind == 0 ? 12 : 6));
+        H5Gclose(g);
+        int rank;
+        hsize_t dims[QSNN_H5_MAX_RANK];
+        const char *w = kind == 0 ? "optimizer/layer0.weight.v" : "optimizer/layer0.weight.momentum";
+        cr_assert_eq(qsnn_h5_dims(ctx, path, f, w, &rank, dims), QSNN_OK, "%s", qsnn_last_error(ctx));
+        cr_assert(rank == 2 && dims[0] == 7 && dims[1] == 5);
+        const char *th = kind == 0 ? "optimizer/layer1.theta.m" : "optimizer/layer1.theta.momentum";
+        cr_assert_eq(qsnn_h5_dims(ctx, path, f, th, &rank, dims), QSNN_OK, "%s", qsnn_last_error(ctx));
+        cr_assert(rank == 1 && dims[0] == 1);
+        cr_assert(!qsnn_h5_exists(f, "optimizer/layer0.beta.m") && !qsnn_h5_exists(f, "optimizer/layer0.beta.momentum"));
+        H5Fclose(f);
+
+        /* a fresh network and optimizer take the saved state bit for bit */
+        qsnn_net_cfg cfg;
+        small_cfg(&cfg, 7, 3);
+        cfg.learn_theta = 1;
+        b = make_net(&cfg, 0);
+        qsnn_train_cfg t = optim_cfg(kinds[kind]);
+        cr_assert_eq(qsnn_optim_create(ctx, &t, b, &ob), QSNN_OK);
+        cr_assert_eq(qsnn_checkpoint_load_params(ctx, path, b), QSNN_OK, "%s", qsnn_last_error(ctx));
+        qsnn_ckpt_slot slots[QSNN_OPTIM_MAX_STATE];
+        qsnn_ckpt_optim st = ckpt_state(ob, slots);
+        st.step = -1;
+        cr_assert_eq(qsnn_checkpoint_load_optim(ctx, path, b, &st), QSNN_OK, "%s", qsnn_last_error(ctx));
+        assert_no_leaked_ids(ids);
+        cr_assert_eq(st.step, 3);
+        qsnn_optim_set_steps(ob, (long)st.step);
+        cr_assert_eq(qsnn_optim_steps(ob), 3);
+        qsnn_optim_slot sa[QSNN_OPTIM_MAX_STATE], sb[QSNN_OPTIM_MAX_STATE];
+        const int na = qsnn_optim_state(oa, sa, QSNN_OPTIM_MAX_STATE), nb = qsnn_optim_state(ob, sb, QSNN_OPTIM_MAX_STATE);
+        cr_assert_eq(na, nb);
+        cr_assert_eq(na, kind == 0 ? 12 : 6);
+        for (int k = 0; k < na; k++) {
+            cr_assert_str_eq(sa[k].param, sb[k].param);
+            cr_assert_str_eq(sa[k].slot, sb[k].slot);
+            cr_assert_eq(sa[k].n, sb[k].n);
+            cr_assert_neq(sa[k].data, sb[k].data);
+            cr_assert_eq(memcmp(sa[k].data, sb[k].data, sa[k].n * sizeof(float)), 0, "%s.%s differs", sa[k].param,
+                         sa[k].slot);
+        }
+        /* ... so the next step does the same in both: resuming is exact */
+        fake_grads(a, 3);
+        fake_grads(b, 3);
+        qsnn_optim_step(oa, 0.01f);
+        qsnn_optim_step(ob, 0.01f);
+        qsnn_param pa[QSNN_MAX_PARAMS], pb[QSNN_MAX_PARAMS];
+        const int np = qsnn_net_params(a, pa);
+        qsnn_net_params(b, pb);
+        for (int i = 0; i < np; i++)
+            cr_assert_eq(memcmp(pa[i].data, pb[i].data, pa[i].n * sizeof(float)), 0, "%s: %s differs after a step",
+                         kinds[kind], pa[i].name);
+        qsnn_optim_destroy(&oa);
+        qsnn_optim_destroy(&ob);
+        qsnn_net_destroy(&a);
+        qsnn_net_destroy(&b);
+    }
+}
+
+/* Loads the optimizer state of PATH into a fresh {s0,3} network's optimizer of kind `name` and
+ * expects failure with status `want`, a one-line message naming the file and `in_msg`, and the
+ * optimizer's arrays and the step left untouched. */
+static void expect_optim_error(const char *path, const char *name, int s0, qsnn_status want, const char *in_msg) {
+    qsnn_net_cfg cfg;
+    small_cfg(&cfg, s0, 3);
+    cfg.learn_theta = 1;
+    qsnn_net *net = make_net(&cfg, 7);
+    qsnn_train_cfg t = optim_cfg(name);
+    qsnn_optim *opt = NULL;
+    cr_assert_eq(qsnn_optim_create(ctx, &t, net, &opt), QSNN_OK);
+    fake_grads(net, 9);
+    qsnn_optim_step(opt, 0.01f); /* a state that is not all zeros */
+    qsnn_ckpt_slot slots[QSNN_OPTIM_MAX_STATE];
+    qsnn_ckpt_optim st = ckpt_state(opt, slots);
+    float *copy[QSNN_OPTIM_MAX_STATE];
+    for (int k = 0; k < st.n_slots; k++) {
+        copy[k] = malloc(slots[k].n * sizeof(float));
+        memcpy(copy[k], slots[k].data, slots[k].n * sizeof(float));
+    }
+    qsnn_clear_error(ctx);
+    id_mark ids = mark_ids();
+    const qsnn_status s = qsnn_checkpoint_load_optim(ctx, path, net, &st);
+    const char *msg = qsnn_last_error(ctx);
+    cr_assert_eq(s, want, "status %d (%s), expected %d; message: %s", s, qsnn_strerror(s), want, msg);
+    cr_assert(strstr(msg, path) != NULL, "message does not name the file: %s", msg);
+    cr_assert(strchr(msg, '\n') == NULL, "message is not one line: %s", msg);
+    cr_assert(strstr(msg, in_msg) != NULL, "message lacks '%s': %s", in_msg, msg);
+    cr_assert_eq(st.step, 1, "the step changed on a failed load");
+    for (int k = 0; k < st.n_slots; k++) {
+        cr_assert_eq(memcmp(copy[k], slots[k].data, slots[k].n * sizeof(float)), 0, "%s.%s changed", slots[k].param,
+                     slots[k].slot);
+        free(copy[k]);
+    }
+    assert_no_leaked_ids(ids);
+    qsnn_optim_destroy(&opt);
+    qsnn_net_destroy(&net);
+}
+
+Test(checkpoint, optimizer_state_of_another_kind_is_refused) {
+    char path[400];
+    path_in_dir(path, sizeof path, "adam.h5");
+    save_trained(path, "adam", 7, 2, NULL, NULL);
+    expect_optim_error(path, "sgd", 7, QSNN_ERR_MISMATCH, "optimizer/@name is 'adam'");
+    path_in_dir(path, sizeof path, "sgd.h5");
+    save_trained(path, "sgd", 7, 2, NULL, NULL);
+    expect_optim_error(path, "adam", 7, QSNN_ERR_MISMATCH, "optimizer/@name is 'sgd'");
+}
+
+Test(checkpoint, optimizer_state_of_another_shape_is_refused) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    save_trained(path, "adam", 7, 2, NULL, NULL);
+    expect_optim_error(path, "adam", 8, QSNN_ERR_MISMATCH, "optimizer/layer0.weight.m has shape [7][5], the model expects [8][5]");
+    /* a dataset rewritten with another shape, the names all right */
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(H5Ldelete(f, "optimizer/layer1.bias.v", H5P_DEFAULT), 0);
+    float z[4] = {0};
+    hsize_t four = 4;
+    cr_assert_eq(qsnn_h5_write_f32(ctx, path, f, "optimizer/layer1.bias.v", 1, &four, z), QSNN_OK);
+    H5Fclose(f);
+    expect_optim_error(path, "adam", 7, QSNN_ERR_MISMATCH, "optimizer/layer1.bias.v has shape [4], the model expects [3]");
+}
+
+Test(checkpoint, optimizer_state_missing_or_extra_dataset) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    save_trained(path, "adam", 7, 2, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert_geq(H5Ldelete(f, "optimizer/layer1.theta.v", H5P_DEFAULT), 0);
+    H5Fclose(f);
+    expect_optim_error(path, "adam", 7, QSNN_ERR_MISMATCH, "optimizer/layer1.theta.v is missing");
+
+    save_trained(path, "adam", 7, 2, NULL, NULL);
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    float z = 0;
+    hsize_t one = 1;
+    cr_assert_eq(qsnn_h5_write_f32(ctx, path, f, "optimizer/layer0.beta.m", 1, &one, &z), QSNN_OK);
+    H5Fclose(f);
+    expect_optim_error(path, "adam", 7, QSNN_ERR_MISMATCH, "optimizer/layer0.beta.m is not part of the adam state");
+}
+
+Test(checkpoint, optimizer_state_nan_and_bad_step) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    save_trained(path, "sgd", 7, 2, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "optimizer/layer1.bias.momentum", H5P_DEFAULT);
+    float v[3] = {0, NAN, 0};
+    cr_assert_geq(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    expect_optim_error(path, "sgd", 7, QSNN_ERR_NUMERIC, "optimizer/layer1.bias.momentum[1] is nan");
+
+    save_trained(path, "sgd", 7, 2, NULL, NULL);
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+    cr_assert_eq(qsnn_h5_write_attr_i64(ctx, path, g, "step", -4), QSNN_OK);
+    H5Gclose(g);
+    H5Fclose(f);
+    expect_optim_error(path, "sgd", 7, QSNN_ERR_FORMAT, "optimizer/@step is -4");
+}
+
+/* Files saved without optimizer state refuse to resume but still load for evaluation. */
+Test(checkpoint, checkpoint_without_optimizer_state) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    save_default(path);
+    expect_optim_error(path, "adam", 7, QSNN_ERR_FORMAT, "saved without optimizer state");
+    qsnn_net_cfg cfg;
+    small_cfg(&cfg, 7, 3);
+    qsnn_net *net = make_net(&cfg, 0);
+    cr_assert_eq(qsnn_checkpoint_load_params(ctx, path, net), QSNN_OK, "%s", qsnn_last_error(ctx));
+    qsnn_net_destroy(&net);
+    /* ... and a resumable file loads for evaluation too (/optimizer is ignored there) */
+    save_trained(path, "adam", 7, 1, NULL, NULL);
+    cfg.learn_theta = 1;
+    net = make_net(&cfg, 0);
+    cr_assert_eq(qsnn_checkpoint_load_params(ctx, path, net), QSNN_OK, "%s", qsnn_last_error(ctx));
+    qsnn_net_destroy(&net);
+}
+
+Test(checkpoint, optimizer_state_for_unknown_parameter_is_not_saved) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    qsnn_net_cfg cfg;
+    small_cfg(&cfg, 7, 3);
+    qsnn_net *net = make_net(&cfg, 1);
+    float m[7] = {0};
+    qsnn_ckpt_slot slot = {"layer9.weight", "m", m, 7};
+    qsnn_ckpt_optim st = {"adam", 0, 1, &slot};
+    cr_assert_eq(qsnn_checkpoint_save_resumable(ctx, path, net, CONFIG, NULL, &st), QSNN_ERR_ARG);
+    cr_assert(strstr(qsnn_last_error(ctx), "layer9.weight") != NULL, "%s", qsnn_last_error(ctx));
+    slot.param = "layer0.bias";
+    slot.n = 6;
+    cr_assert_eq(qsnn_checkpoint_save_resumable(ctx, path, net, CONFIG, NULL, &st), QSNN_ERR_ARG);
+    cr_assert_eq(count_files(NULL), 0, "something was written");
+    slot.n = 7;
+    cr_assert_eq(qsnn_checkpoint_save_resumable(ctx, path, net, CONFIG, NULL, &st), QSNN_OK, "%s", qsnn_last_error(ctx));
+    qsnn_net_destroy(&net);
 }

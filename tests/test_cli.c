@@ -6,19 +6,22 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DATA_DIR "/usr/share/datasets/fashion-mnist"
 /* A run small enough for a second or so on 2 cores. */
-#define TINY                                                                                               \
-    "--set data.train_limit=1024 --set data.test_limit=512 --set model.hidden=64 --epochs 1 "              \
-    "--set data.steps=8 --no-progress"
+#define TINY_SETS                                                                                          \
+    "--set data.train_limit=1024 --set data.test_limit=512 --set model.hidden=64 --set data.steps=8 "      \
+    "--no-progress"
+#define TINY TINY_SETS " --epochs 1"
 
 static const char *split_files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                                      "t10k-labels-idx1-ubyte"};
@@ -525,4 +528,282 @@ Test(cli, config_keys) {
     cr_assert_eq(run("config --keys"), 0);
     cr_assert(strstr(out_text, "quant.state.bits") != NULL, "no quant.state.bits in:\n%s", out_text);
     cr_expect(strstr(out_text, "train.lr") != NULL);
+}
+
+/* ---- 7. resuming a run (--resume, --stop-after) ------------------------------------------------ */
+
+Test(cli, train_help_mentions_resume) {
+    cr_assert_eq(run("train --help"), 0);
+    cr_expect(strstr(out_text, "--resume") != NULL, "qsnn train --help lacks --resume:\n%s", out_text);
+    cr_expect(strstr(out_text, "--stop-after") != NULL, "qsnn train --help lacks --stop-after:\n%s", out_text);
+    cr_expect(strstr(out_text, "after every epoch") != NULL, "qsnn train --help does not say it saves after every epoch:\n%s",
+              out_text);
+}
+
+/* Reads every dataset of group `group` in file into a malloc'ed name-sorted list of float arrays. */
+typedef struct {
+    int n;
+    char name[64][96];
+    float *data[64];
+    size_t len[64];
+} h5_group_data;
+
+static void read_group(const char *file, const char *group, h5_group_data *out) {
+    memset(out, 0, sizeof *out);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0, "H5Fopen %s", file);
+    const hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+    cr_assert(g >= 0, "%s has no group %s", file, group);
+    H5G_info_t info;
+    cr_assert(H5Gget_info(g, &info) >= 0);
+    cr_assert(info.nlinks > 0 && info.nlinks <= 64, "%s/%s: %llu links", file, group, (unsigned long long)info.nlinks);
+    for (hsize_t i = 0; i < info.nlinks; i++) {
+        char *name = out->name[out->n];
+        cr_assert(H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, 96, H5P_DEFAULT) > 0);
+        const hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+        cr_assert(d >= 0);
+        const hid_t sp = H5Dget_space(d);
+        const hssize_t n = H5Sget_simple_extent_npoints(sp);
+        cr_assert(n > 0);
+        out->len[out->n] = (size_t)n;
+        out->data[out->n] = malloc((size_t)n * sizeof(float));
+        cr_assert(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data[out->n]) >= 0);
+        H5Sclose(sp);
+        H5Dclose(d);
+        out->n++;
+    }
+    H5Gclose(g);
+    cr_assert(H5Fclose(f) >= 0);
+}
+
+static int64_t read_i64_attr(const char *file, const char *obj, const char *attr) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0, "H5Fopen %s", file);
+    const hid_t a = H5Aopen_by_name(f, obj, attr, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(a >= 0, "%s: no attribute %s on %s", file, attr, obj);
+    int64_t v = -1;
+    cr_assert(H5Aread(a, H5T_NATIVE_INT64, &v) >= 0);
+    H5Aclose(a);
+    H5Fclose(f);
+    return v;
+}
+
+/* Both files hold the same datasets in `group`, bit for bit. */
+static void assert_same_group(const char *fa, const char *fb, const char *group) {
+    h5_group_data *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    read_group(fa, group, a);
+    read_group(fb, group, b);
+    cr_assert_eq(a->n, b->n, "%s: %d datasets in one file, %d in the other", group, a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        cr_assert_str_eq(a->name[i], b->name[i]);
+        cr_assert_eq(a->len[i], b->len[i], "%s/%s: lengths differ", group, a->name[i]);
+        size_t first = a->len[i];
+        for (size_t j = 0; j < a->len[i] && first == a->len[i]; j++)
+            if (memcmp(&a->data[i][j], &b->data[i][j], sizeof(float))) first = j;
+        cr_assert_eq(first, a->len[i], "%s/%s differs at [%zu]: %.9g vs %.9g", group, a->name[i], first,
+                     (double)a->data[i][first < a->len[i] ? first : 0], (double)b->data[i][first < a->len[i] ? first : 0]);
+        free(a->data[i]);
+        free(b->data[i]);
+    }
+    free(a);
+    free(b);
+}
+
+/* The single line starting with prefix, reduced to its deterministic fields. */
+static void epoch_line_fields(const char *prefix, char *out, size_t cap) {
+    int n = 0;
+    char *line = find_line(out_text, prefix, &n);
+    cr_assert_eq(n, 1, "expected one '%s' line, found %d:\n%s", prefix, n, out_text);
+    epoch_fields(line, out, cap);
+    free(line);
+}
+
+/* 2 epochs straight == 1 epoch (--stop-after 1 of a 2-epoch run), then --resume for the second:
+ * the same epoch lines, parameters and optimizer state, to the bit. */
+Test(cli, resume_equals_straight_run) {
+    NEED_DATA();
+    char a1[1024], a2[1024], b1[1024], b2[1024];
+    int rc = run("train " TINY_SETS " --epochs 2 --out '%s'", tpath("A"));
+    cr_assert_eq(rc, 0, "straight run failed (%d): %s", rc, err_text);
+    epoch_line_fields("epoch 1/2", a1, sizeof a1);
+    epoch_line_fields("epoch 2/2", a2, sizeof a2);
+
+    rc = run("train " TINY_SETS " --epochs 2 --stop-after 1 --out '%s'", tpath("B"));
+    cr_assert_eq(rc, 0, "--stop-after 1 failed (%d): %s", rc, err_text);
+    cr_expect_str_empty(err_text);
+    epoch_line_fields("epoch 1/2", b1, sizeof b1);
+    cr_assert(strstr(out_text, "epoch 2/2") == NULL, "--stop-after 1 trained a second epoch:\n%s", out_text);
+    cr_assert(strstr(out_text, "--resume") != NULL, "no hint how to continue:\n%s", out_text);
+    cr_assert_str_eq(a1, b1);
+    char ma[512], mb[512]; /* (tpath's buffers rotate) */
+    snprintf(ma, sizeof ma, "%s", tpath("A/model.h5"));
+    snprintf(mb, sizeof mb, "%s", tpath("B/model.h5"));
+    cr_assert_eq(read_i64_attr(mb, "/", "epoch"), 1);
+    cr_assert_eq(read_i64_attr(mb, "/optimizer", "step"), 8, "1024 samples / batch 128 = 8 steps");
+
+    rc = run("train --resume '%s'", mb);
+    cr_assert_eq(rc, 0, "--resume failed (%d): %s", rc, err_text);
+    cr_expect_str_empty(err_text);
+    cr_assert(strstr(out_text, "epoch 1/2") == NULL, "the resumed run trained epoch 1 again:\n%s", out_text);
+    epoch_line_fields("epoch 2/2", b2, sizeof b2);
+    cr_assert_str_eq(a2, b2, "straight and resumed runs differ:\n  %s\n  %s", a2, b2);
+
+    cr_assert_eq(read_i64_attr(ma, "/", "epoch"), 2);
+    cr_assert_eq(read_i64_attr(mb, "/", "epoch"), 2);
+    cr_assert_eq(read_i64_attr(ma, "/optimizer", "step"), 16);
+    cr_assert_eq(read_i64_attr(mb, "/optimizer", "step"), 16);
+    assert_same_group(ma, mb, "params");
+    assert_same_group(ma, mb, "optimizer");
+
+    /* and the resumed model evaluates like the straight one */
+    char ea[256], eb[256];
+    cr_assert_eq(run("eval --no-progress '%s'", ma), 0, "%s", err_text);
+    cr_assert_eq(token_after(out_text, "accuracy", ea, sizeof ea), 0);
+    cr_assert_eq(run("eval --no-progress '%s'", mb), 0, "%s", err_text);
+    cr_assert_eq(token_after(out_text, "accuracy", eb, sizeof eb), 0);
+    cr_assert(strstr(out_text, "matches the accuracy recorded") != NULL, "%s", out_text);
+    cr_assert_str_eq(ea, eb);
+}
+
+Test(cli, resume_missing_file) {
+    char p[512];
+    snprintf(p, sizeof p, "%s", tpath("absent.h5"));
+    ASSERT_FAILS(run("train --resume '%s'", p), "--resume on a missing file", p);
+    cr_expect(strstr(out_text, "epoch") == NULL, "trained anyway:\n%s", out_text);
+}
+
+Test(cli, resume_foreign_file) {
+    char p[512], q[512];
+    snprintf(p, sizeof p, "%s", tpath("notes.h5"));
+    snprintf(q, sizeof q, "%s", tpath("foreign.h5"));
+    const char text[] = "not a checkpoint\n";
+    write_bytes(p, text, strlen(text));
+    ASSERT_FAILS(run("train --resume '%s'", p), "--resume on a text file", p);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const hid_t f = H5Fcreate(q, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    H5Fclose(f);
+    ASSERT_FAILS(run("train --resume '%s'", q), "--resume on a foreign HDF5 file", q, "not a qsnn checkpoint");
+    cr_expect(strstr(out_text, "epoch") == NULL, "trained anyway:\n%s", out_text);
+}
+
+Test(cli, resume_usage_errors) {
+    char p[512];
+    snprintf(p, sizeof p, "%s", tpath("x.h5"));
+    int rc = run("train --resume");
+    cr_assert_eq(rc, 2);
+    ASSERT_FAILS(rc, "--resume without a value", "--resume");
+    rc = run("train --resume '%s' --config '%s'", p, tpath("c.yaml"));
+    cr_assert_eq(rc, 2);
+    ASSERT_FAILS(rc, "--resume with --config", "--config", "--resume");
+    rc = run("train --resume '%s' --seed 3", p);
+    cr_assert_eq(rc, 2);
+    ASSERT_FAILS(rc, "--resume with --seed", "--seed", "--resume");
+    rc = run("train --stop-after 0");
+    cr_assert_eq(rc, 2);
+    ASSERT_FAILS(rc, "--stop-after 0", "--stop-after");
+}
+
+Test(cli, resume_refuses_model_and_quant_changes) {
+    NEED_DATA();
+    const char *model = train_tiny("run", NULL);
+    ASSERT_FAILS(run("train --resume '%s' --epochs 2 --set model.hidden=32", model), "--resume --set model.hidden=32",
+                 "model.hidden", model);
+    cr_expect(strstr(out_text, "epoch") == NULL, "trained anyway:\n%s", out_text);
+    ASSERT_FAILS(run("train --resume '%s' --epochs 2 --set quant.state.bits=4", model),
+                 "--resume --set quant.state.bits=4", "quant.state.bits");
+    ASSERT_FAILS(run("train --resume '%s' --epochs 2 --set run.seed=5", model), "--resume --set run.seed=5",
+                 "run.seed");
+    cr_assert_eq(read_i64_attr(model, "/", "epoch"), 1, "the refused runs touched the checkpoint");
+    /* setting a frozen key to the value it has is no change */
+    const int rc = run("train --resume '%s' --set model.hidden=64", model);
+    cr_assert_eq(rc, 0, "--set model.hidden=64 (unchanged) refused: %s", err_text);
+    cr_assert(strstr(out_text, "nothing to do") != NULL, "%s", out_text);
+}
+
+Test(cli, resume_finished_run_then_extend) {
+    NEED_DATA();
+    const char *model = train_tiny("run", NULL);
+    int rc = run("train --resume '%s'", model);
+    cr_assert_eq(rc, 0, "resuming a finished run: exit status %d: %s", rc, err_text);
+    cr_expect_str_empty(err_text);
+    char want[700];
+    snprintf(want, sizeof want, "nothing to do: %s already has 1 of 1 epochs\n", model);
+    cr_assert_str_eq(out_text, want);
+
+    /* --epochs extends it: only the new epoch is trained, into the same file by default */
+    rc = run("train --resume '%s' --epochs 2 --threads 1", model);
+    cr_assert_eq(rc, 0, "--resume --epochs 2 failed (%d): %s", rc, err_text);
+    int n = 0;
+    free(find_line(out_text, "epoch 2/2", &n));
+    cr_assert_eq(n, 1, "no 'epoch 2/2' line:\n%s", out_text);
+    cr_assert(strstr(out_text, "epoch 1/2") == NULL, "epoch 1 trained again:\n%s", out_text);
+    cr_assert_eq(read_i64_attr(model, "/", "epoch"), 2);
+    cr_assert_eq(run("train --resume '%s' --epochs 2", model), 0);
+    cr_assert(strstr(out_text, "nothing to do") != NULL && strstr(out_text, "2 of 2 epochs") != NULL, "%s", out_text);
+}
+
+Test(cli, resume_without_optimizer_state) {
+    NEED_DATA();
+    const char *model = train_tiny("run", NULL);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const hid_t f = H5Fopen(model, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    cr_assert(H5Ldelete(f, "optimizer", H5P_DEFAULT) >= 0, "no /optimizer in %s", model);
+    cr_assert(H5Fclose(f) >= 0);
+    ASSERT_FAILS(run("train --resume '%s' --epochs 2", model), "--resume without optimizer state", model,
+                 "optimizer");
+    /* it still evaluates */
+    cr_assert_eq(run("eval --no-progress '%s'", model), 0, "%s", err_text);
+    cr_assert(strstr(out_text, "matches the accuracy recorded") != NULL, "%s", out_text);
+}
+
+Test(cli, resume_with_another_optimizer_is_refused) {
+    NEED_DATA();
+    const char *model = train_tiny("run", NULL);
+    ASSERT_FAILS(run("train --resume '%s' --epochs 2 --set train.optimizer=sgd", model),
+                 "--resume --set train.optimizer=sgd", model, "optimizer/@name");
+}
+
+/* A run killed mid-training left the checkpoint of its last finished epoch, and resumes from it. */
+Test(cli, killed_run_resumes_from_last_epoch) {
+    NEED_DATA();
+    char out[512], model[600];
+    snprintf(out, sizeof out, "%s", tpath("run"));
+    snprintf(model, sizeof model, "%s/model.h5", out);
+    const pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        execl(QSNN_BIN, QSNN_BIN, "train", "--set", "data.train_limit=1024", "--set", "data.test_limit=512", "--set",
+              "model.hidden=64", "--set", "data.steps=8", "--no-progress", "--epochs", "500", "--out", out,
+              (char *)NULL);
+        _exit(127);
+    }
+    /* the checkpoint appears after the first epoch (the run would need seconds to finish) */
+    int waited = 0;
+    while (access(model, F_OK) != 0 && waited < 60000) {
+        nanosleep(&(struct timespec){0, 2000000L}, NULL);
+        waited += 2;
+        int st;
+        cr_assert_eq(waitpid(pid, &st, WNOHANG), 0, "the run ended before writing a checkpoint (status 0x%x)", st);
+    }
+    cr_assert_eq(access(model, F_OK), 0, "no checkpoint after 60 s");
+    kill(pid, SIGKILL);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFSIGNALED(st), "the run ended on its own before it was killed");
+    const int64_t done = read_i64_attr(model, "/", "epoch");
+    cr_assert(done >= 1 && done < 500, "the checkpoint of an interrupted run holds %lld of 500 epochs", (long long)done);
+
+    const int rc = run("train --resume '%s' --stop-after 1", model);
+    cr_assert_eq(rc, 0, "resuming the killed run failed (%d): %s", rc, err_text);
+    char want[64];
+    snprintf(want, sizeof want, "epoch %lld/500", (long long)done + 1);
+    int n = 0;
+    free(find_line(out_text, want, &n));
+    cr_assert_eq(n, 1, "no '%s' line:\n%s", want, out_text);
+    cr_assert_eq(read_i64_attr(model, "/", "epoch"), done + 1);
 }

@@ -9,7 +9,7 @@ struct qsnn_optim {
     qsnn_train_cfg cfg;
     qsnn_param params[QSNN_MAX_PARAMS];
     int n_params;
-    float *slots[QSNN_MAX_PARAMS][2];
+    float *slots[QSNN_MAX_PARAMS][QSNN_OPTIM_MAX_SLOTS];
     long step;
 };
 
@@ -41,8 +41,8 @@ static void sgd_update(const qsnn_train_cfg *cfg, float *p, const float *g, floa
 }
 
 static const qsnn_optim_ops registry[] = {
-    {"adam", 2, adam_update},
-    {"sgd", 1, sgd_update},
+    {"adam", 2, adam_update, {"m", "v"}},
+    {"sgd", 1, sgd_update, {"momentum", NULL}},
 };
 
 const qsnn_optim_ops *qsnn_optim_find(const char *name) {
@@ -87,7 +87,7 @@ void qsnn_optim_destroy(qsnn_optim **po) {
     if (!po || !*po) return;
     qsnn_optim *o = *po;
     for (int i = 0; i < o->n_params; i++)
-        for (int s = 0; s < 2; s++) qsnn_free(o->ctx, o->slots[i][s]);
+        for (int s = 0; s < QSNN_OPTIM_MAX_SLOTS; s++) qsnn_free(o->ctx, o->slots[i][s]);
     qsnn_free(o->ctx, o);
     *po = NULL;
 }
@@ -99,6 +99,23 @@ void qsnn_optim_step(qsnn_optim *o, float lr) {
 }
 
 long qsnn_optim_steps(const qsnn_optim *o) { return o->step; }
+
+const char *qsnn_optim_name(const qsnn_optim *o) { return o->ops->name; }
+
+int qsnn_optim_state(qsnn_optim *o, qsnn_optim_slot *list, int cap) {
+    int k = 0;
+    for (int i = 0; i < o->n_params; i++)
+        for (int s = 0; s < o->ops->n_slots; s++, k++)
+            if (k < cap) {
+                list[k].param = o->params[i].name;
+                list[k].slot = o->ops->slot_names[s];
+                list[k].data = o->slots[i][s];
+                list[k].n = o->params[i].n;
+            }
+    return k;
+}
+
+void qsnn_optim_set_steps(qsnn_optim *o, long step) { o->step = step < 0 ? 0 : step; }
 
 float qsnn_schedule_lr(const qsnn_train_cfg *cfg, long step, long total) {
     if (strcmp(cfg->schedule, "cosine") == 0 && total > 0) {
