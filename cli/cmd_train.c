@@ -108,6 +108,59 @@ static void ckpt_optim_of(qsnn_optim *opt, qsnn_ckpt_slot *slots, qsnn_ckpt_opti
     out->slots = slots;
 }
 
+/* The run's history as checkpoints store it (/metrics), with room for `cap` epochs. */
+static int history_alloc(qsnn_ctx *ctx, qsnn_ckpt_history *h, int cap, int n_layers) {
+    memset(h, 0, sizeof *h);
+    h->n_layers = n_layers;
+    const size_t n = cap > 0 ? (size_t)cap : 1;
+    h->epoch = qsnn_calloc(ctx, n, sizeof *h->epoch);
+    double **a[8] = {&h->train_loss,    &h->train_accuracy, &h->test_loss,   &h->test_accuracy,
+                     &h->samples_per_s, &h->seconds,        &h->firing_rate, &h->test_firing_rate};
+    int ok = h->epoch != NULL;
+    for (int k = 0; k < 8; k++) {
+        *a[k] = qsnn_calloc(ctx, k < 6 ? n : n * (size_t)n_layers, sizeof(double));
+        ok = ok && *a[k];
+    }
+    return ok ? 0 : -1;
+}
+
+/* Copies the first `upto` entries of a stored history (fewer if it has fewer; none if its layer
+ * count differs) into h. */
+static void history_copy(qsnn_ckpt_history *h, const qsnn_ckpt_history *from, int upto) {
+    if (from->epochs <= 0 || from->n_layers != h->n_layers) return;
+    const int n = from->epochs < upto ? from->epochs : upto;
+    const size_t L = (size_t)h->n_layers;
+    for (int i = 0; i < n; i++) {
+        h->epoch[i] = from->epoch[i];
+        h->train_loss[i] = from->train_loss[i];
+        h->train_accuracy[i] = from->train_accuracy[i];
+        h->test_loss[i] = from->test_loss[i];
+        h->test_accuracy[i] = from->test_accuracy[i];
+        h->samples_per_s[i] = from->samples_per_s[i];
+        h->seconds[i] = from->seconds[i];
+        memcpy(h->firing_rate + i * L, from->firing_rate + i * L, L * sizeof(double));
+        memcpy(h->test_firing_rate + i * L, from->test_firing_rate + i * L, L * sizeof(double));
+    }
+    h->epochs = n;
+}
+
+/* Appends epoch e (1-based) to h (which has room for it). */
+static void history_append(qsnn_ckpt_history *h, int e, const qsnn_metrics *tr, const qsnn_metrics *te) {
+    const int i = h->epochs++;
+    const size_t L = (size_t)h->n_layers;
+    h->epoch[i] = e;
+    h->train_loss[i] = tr->loss;
+    h->train_accuracy[i] = tr->accuracy;
+    h->test_loss[i] = te->loss;
+    h->test_accuracy[i] = te->accuracy;
+    h->samples_per_s[i] = tr->samples_per_s;
+    h->seconds[i] = tr->seconds + te->seconds;
+    for (size_t l = 0; l < L; l++) {
+        h->firing_rate[i * L + l] = tr->rates[l];
+        h->test_firing_rate[i * L + l] = te->rates[l];
+    }
+}
+
 static void print_epoch(int e, int epochs, const qsnn_metrics *tr, const qsnn_metrics *te, int n_layers) {
     printf("epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.0f samples/s  rates", e, epochs, tr->loss,
            100.0 * tr->accuracy, 100.0 * te->accuracy, tr->samples_per_s);
@@ -169,6 +222,9 @@ int qsnn_cmd_train(int argc, char **argv) {
     char path[QSNN_PATH_MAX + 16], err[QSNN_PATH_MAX + 128];
     qsnn_ckpt_slot slots[QSNN_OPTIM_MAX_STATE];
     qsnn_ckpt_optim ostate;
+    qsnn_ckpt_history hist, stored;
+    memset(&hist, 0, sizeof hist);
+    memset(&stored, 0, sizeof stored);
     qsnn_config_default(&cfg);
     if (resume) { /* the checkpoint's configuration, as qsnn eval reads it, under the overrides */
         if (qsnn_checkpoint_read_meta(ctx, resume, &saved_meta) || qsnn_checkpoint_read_config(ctx, resume, &yaml))
@@ -218,6 +274,14 @@ int qsnn_cmd_train(int argc, char **argv) {
         if (qsnn_checkpoint_load_optim(ctx, resume, net, &ostate)) goto fail;
         qsnn_optim_set_steps(opt, (long)ostate.step);
     }
+    /* The history of the epochs already trained (what the checkpoint has of it), then one entry per
+     * epoch trained here. */
+    if (history_alloc(ctx, &hist, cfg.train.epochs, net->n_layers)) goto fail;
+    if (resume) {
+        if (qsnn_checkpoint_read_history(ctx, resume, &stored)) goto fail;
+        history_copy(&hist, &stored, first);
+        qsnn_checkpoint_history_free(ctx, &stored);
+    }
     if (qsnn_config_dump(ctx, &cfg, &yaml)) goto fail;
     cmdline = qsnn_cli_join_args(argc, argv);
 
@@ -260,7 +324,8 @@ int qsnn_cmd_train(int argc, char **argv) {
         /* After every epoch, so that an interrupted run loses at most the epoch in progress. */
         qsnn_ckpt_meta meta = {e + 1, mte.accuracy, mtr.loss, cfg.run.seed, cmdline};
         ckpt_optim_of(opt, slots, &ostate);
-        if (qsnn_checkpoint_save_resumable(ctx, path, net, yaml, &meta, &ostate)) goto fail;
+        history_append(&hist, e + 1, &mtr, &mte);
+        if (qsnn_checkpoint_save_with_history(ctx, path, net, yaml, &meta, &ostate, &hist)) goto fail;
     }
     printf("saved %s (test accuracy %.2f%%; qsnn eval %s reproduces it)\n", path, 100.0 * mte.accuracy, path);
     if (last < cfg.train.epochs)
@@ -272,6 +337,7 @@ fail:
     qsnn_cli_error("train", "%s", qsnn_last_error(ctx));
 done:
     free(cmdline);
+    qsnn_checkpoint_history_free(ctx, &hist);
     qsnn_free(ctx, yaml);
     qsnn_trainer_destroy(&tr);
     qsnn_net_destroy(&net);

@@ -173,9 +173,65 @@ done:
     return st;
 }
 
+/* --- history (/metrics) ------------------------------------------------------------------------ */
+
+#define HIST_N1 6 /* the float64 [E] datasets */
+static const char *const hist_names1[HIST_N1] = {"train_loss",    "train_accuracy", "test_loss",
+                                                 "test_accuracy", "samples_per_s",  "seconds"};
+static const char *const hist_names2[2] = {"firing_rate", "test_firing_rate"};
+
+static double **hist_arr1(qsnn_ckpt_history *h, int k) {
+    double **a[HIST_N1] = {&h->train_loss,    &h->train_accuracy, &h->test_loss,
+                           &h->test_accuracy, &h->samples_per_s,  &h->seconds};
+    return a[k];
+}
+static double **hist_arr2(qsnn_ckpt_history *h, int k) { return k ? &h->test_firing_rate : &h->firing_rate; }
+
+static qsnn_status check_history_desc(qsnn_ctx *ctx, const char *path, const qsnn_ckpt_history *h) {
+    if (h->epochs < 0) return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: history with %d epochs", path, h->epochs);
+    if (h->epochs == 0) return QSNN_OK;
+    if (h->n_layers < 1 || h->n_layers > QSNN_MAX_LAYERS)
+        return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: history with %d layers", path, h->n_layers);
+    qsnn_ckpt_history *m = (qsnn_ckpt_history *)h; /* only read through */
+    for (int k = 0; k < HIST_N1; k++)
+        if (!*hist_arr1(m, k)) return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: history lacks %s", path, hist_names1[k]);
+    for (int k = 0; k < 2; k++)
+        if (!*hist_arr2(m, k)) return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: history lacks %s", path, hist_names2[k]);
+    if (h->epoch)
+        for (int i = 0; i < h->epochs; i++)
+            if (h->epoch[i] < 1 || (i > 0 && h->epoch[i] <= h->epoch[i - 1]))
+                return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: history epoch numbers are not ascending from 1", path);
+    return QSNN_OK;
+}
+
+static qsnn_status save_history(qsnn_ctx *ctx, const char *path, hid_t f, const qsnn_ckpt_history *h) {
+    qsnn_ckpt_history *m = (qsnn_ckpt_history *)h; /* only read through */
+    const hsize_t E = (hsize_t)h->epochs, dims2[2] = {E, (hsize_t)h->n_layers};
+    int64_t *ep = qsnn_malloc(ctx, (size_t)h->epochs * sizeof *ep);
+    if (!ep) return QSNN_ERR_NOMEM;
+    for (int i = 0; i < h->epochs; i++) ep[i] = h->epoch ? (int64_t)h->epoch[i] : (int64_t)i + 1;
+    hid_t g;
+    qsnn_status st = qsnn_h5_group_create(ctx, path, f, "metrics", &g);
+    if (st) {
+        qsnn_free(ctx, ep);
+        return st;
+    }
+    st = qsnn_h5_write_array(ctx, path, g, "epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &E, ep);
+    for (int k = 0; k < HIST_N1 && !st; k++)
+        st = qsnn_h5_write_array(ctx, path, g, hist_names1[k], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &E,
+                                 *hist_arr1(m, k));
+    for (int k = 0; k < 2 && !st; k++)
+        st = qsnn_h5_write_array(ctx, path, g, hist_names2[k], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims2,
+                                 *hist_arr2(m, k));
+    H5Gclose(g);
+    qsnn_free(ctx, ep);
+    return st;
+}
+
 static qsnn_status save_contents(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_net *net, const char *config_yaml,
                                  const qsnn_ckpt_meta *meta, const qsnn_ckpt_optim *optim,
-                                 char (*opt_names)[OPT_NAME_MAX], const int *opt_pidx) {
+                                 char (*opt_names)[OPT_NAME_MAX], const int *opt_pidx,
+                                 const qsnn_ckpt_history *hist) {
     static const qsnn_ckpt_meta none = {0, 0.0, 0.0, 0, NULL};
     if (!meta) meta = &none;
     qsnn_status st;
@@ -206,6 +262,7 @@ static qsnn_status save_contents(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_
     for (int l = 0; l < net->n_layers && !st; l++) st = save_layer_info(ctx, path, net, l, g);
     H5Gclose(g);
     if (!st && optim) st = save_optim(ctx, path, f, net, optim, opt_names, opt_pidx);
+    if (!st && hist && hist->epochs > 0) st = save_history(ctx, path, f, hist);
     return st;
 }
 
@@ -225,8 +282,18 @@ qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net,
 
 qsnn_status qsnn_checkpoint_save_resumable(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
                                            const qsnn_ckpt_meta *meta, const qsnn_ckpt_optim *optim) {
+    return qsnn_checkpoint_save_with_history(ctx, path, net, config_yaml, meta, optim, NULL);
+}
+
+qsnn_status qsnn_checkpoint_save_with_history(qsnn_ctx *ctx, const char *path, qsnn_net *net,
+                                              const char *config_yaml, const qsnn_ckpt_meta *meta,
+                                              const qsnn_ckpt_optim *optim, const qsnn_ckpt_history *hist) {
     if (!path || !*path || !net) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint save: path and network are required");
     qsnn_h5_quiet();
+    if (hist) {
+        qsnn_status st = check_history_desc(ctx, path, hist);
+        if (st) return st;
+    }
     char(*opt_names)[OPT_NAME_MAX] = NULL;
     int *opt_pidx = NULL;
     if (optim) { /* checked before anything is written */
@@ -267,7 +334,7 @@ qsnn_status qsnn_checkpoint_save_resumable(qsnn_ctx *ctx, const char *path, qsnn
         st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, what);
         goto fail;
     }
-    if ((st = save_contents(ctx, path, f, net, config_yaml, meta, optim, opt_names, opt_pidx))) goto fail;
+    if ((st = save_contents(ctx, path, f, net, config_yaml, meta, optim, opt_names, opt_pidx, hist))) goto fail;
     st = qsnn_h5_close(ctx, path, f); /* flush + close */
     f = -1;
     if (st) goto fail;
@@ -590,5 +657,123 @@ done:
     qsnn_free(ctx, off);
     if (g >= 0) H5Gclose(g);
     H5Fclose(f);
+    return st;
+}
+
+/* --- history ----------------------------------------------------------------------------------- */
+
+void qsnn_checkpoint_history_free(qsnn_ctx *ctx, qsnn_ckpt_history *h) {
+    if (!h) return;
+    qsnn_free(ctx, h->epoch);
+    for (int k = 0; k < HIST_N1; k++) qsnn_free(ctx, *hist_arr1(h, k));
+    for (int k = 0; k < 2; k++) qsnn_free(ctx, *hist_arr2(h, k));
+    memset(h, 0, sizeof *h);
+}
+
+/* Checks metrics/NAME is a dataset of class cls and rank `rank` whose first dimension is E (and,
+ * for rank 2, whose second is *L, or sets *L when it is < 0). */
+static qsnn_status check_hist_dataset(qsnn_ctx *ctx, const char *path, hid_t g, const char *name, H5T_class_t cls,
+                                      int rank, hsize_t E, const char *len_of, int *L) {
+    int r;
+    hsize_t d[QSNN_H5_MAX_RANK];
+    qsnn_status st = qsnn_h5_dims(ctx, path, g, name, &r, d);
+    if (st) return st;
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+    if (ds < 0) return qsnn_h5_fail(ctx, path, "cannot open a metrics dataset");
+    hid_t t = H5Dget_type(ds);
+    const H5T_class_t have = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (t >= 0) H5Tclose(t);
+    H5Dclose(ds);
+    if (have != cls)
+        return qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: metrics/%s is not %s", path, name,
+                         cls == H5T_INTEGER ? "an integer dataset" : "a floating-point dataset");
+    char hs[128];
+    qsnn_h5_fmt_dims(hs, sizeof hs, r, d);
+    if (r != rank)
+        return qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: metrics/%s has shape %s, expected rank %d", path, name, hs, rank);
+    if (d[0] != E)
+        return qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: metrics/%s has %llu entries, metrics/%s has %llu", path, name,
+                         (unsigned long long)d[0], len_of, (unsigned long long)E);
+    if (rank == 2) {
+        if (d[1] < 1 || d[1] > QSNN_MAX_LAYERS)
+            return qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: metrics/%s has shape %s (1..%d layers expected)", path, name,
+                             hs, QSNN_MAX_LAYERS);
+        if (*L < 0) *L = (int)d[1];
+        else if ((int)d[1] != *L)
+            return qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: metrics/%s has %llu layers, metrics/firing_rate has %d", path,
+                             name, (unsigned long long)d[1], *L);
+    }
+    return QSNN_OK;
+}
+
+static qsnn_status read_hist_dataset(qsnn_ctx *ctx, const char *path, hid_t g, const char *name, hid_t mem_type,
+                                     void *out) {
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+    char what[96];
+    snprintf(what, sizeof what, "cannot read metrics/%s", name);
+    if (ds < 0) return qsnn_h5_fail(ctx, path, what);
+    if (H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
+        qsnn_status st = qsnn_h5_fail(ctx, path, what);
+        H5Dclose(ds);
+        return st;
+    }
+    H5Dclose(ds);
+    return QSNN_OK;
+}
+
+qsnn_status qsnn_checkpoint_read_history(qsnn_ctx *ctx, const char *path, qsnn_ckpt_history *out) {
+    if (!out) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint: no history given");
+    memset(out, 0, sizeof *out);
+    hid_t f, g = -1;
+    qsnn_status st = ckpt_open(ctx, path, &f);
+    if (st) return st;
+    qsnn_ckpt_history h;
+    memset(&h, 0, sizeof h);
+    if (!qsnn_h5_exists(f, "metrics")) goto done; /* no history: 0 epochs */
+    if ((st = qsnn_h5_group_open(ctx, path, f, "metrics", &g))) goto done;
+    int r;
+    hsize_t d[QSNN_H5_MAX_RANK];
+    if ((st = qsnn_h5_dims(ctx, path, g, "epoch", &r, d))) goto done;
+    if (r != 1 || d[0] > (hsize_t)INT_MAX) {
+        char hs[128];
+        qsnn_h5_fmt_dims(hs, sizeof hs, r, d);
+        st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: metrics/epoch has shape %s, expected [epochs]", path, hs);
+        goto done;
+    }
+    const hsize_t E = d[0];
+    int L = -1;
+    if ((st = check_hist_dataset(ctx, path, g, "epoch", H5T_INTEGER, 1, E, "epoch", &L))) goto done;
+    for (int k = 0; k < HIST_N1; k++)
+        if ((st = check_hist_dataset(ctx, path, g, hist_names1[k], H5T_FLOAT, 1, E, "epoch", &L))) goto done;
+    for (int k = 0; k < 2; k++)
+        if ((st = check_hist_dataset(ctx, path, g, hist_names2[k], H5T_FLOAT, 2, E, "epoch", &L))) goto done;
+    h.epochs = (int)E;
+    h.n_layers = L;
+    if (E == 0) goto done;
+    const size_t n = (size_t)E, n2 = (size_t)E * (size_t)L;
+    if (!(h.epoch = qsnn_malloc(ctx, n * sizeof *h.epoch))) goto nomem;
+    for (int k = 0; k < HIST_N1; k++)
+        if (!(*hist_arr1(&h, k) = qsnn_malloc(ctx, n * sizeof(double)))) goto nomem;
+    for (int k = 0; k < 2; k++)
+        if (!(*hist_arr2(&h, k) = qsnn_malloc(ctx, n2 * sizeof(double)))) goto nomem;
+    if ((st = read_hist_dataset(ctx, path, g, "epoch", H5T_NATIVE_LLONG, h.epoch))) goto done;
+    for (size_t i = 0; i < n; i++)
+        if (h.epoch[i] < 1 || (i > 0 && h.epoch[i] <= h.epoch[i - 1])) {
+            st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: metrics/epoch[%zu] is %lld (epoch numbers ascend from 1)", path,
+                           i, h.epoch[i]);
+            goto done;
+        }
+    for (int k = 0; k < HIST_N1 && !st; k++)
+        st = read_hist_dataset(ctx, path, g, hist_names1[k], H5T_NATIVE_DOUBLE, *hist_arr1(&h, k));
+    for (int k = 0; k < 2 && !st; k++)
+        st = read_hist_dataset(ctx, path, g, hist_names2[k], H5T_NATIVE_DOUBLE, *hist_arr2(&h, k));
+    goto done;
+nomem:
+    st = QSNN_ERR_NOMEM;
+done:
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    if (st) qsnn_checkpoint_history_free(ctx, &h);
+    else *out = h;
     return st;
 }

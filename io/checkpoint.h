@@ -38,6 +38,20 @@
  *                                  slot of the optimizer, shaped like params/P: "m" and "v" (Adam's
  *                                  first and second moments: layer0.weight.m, layer0.weight.v, ...),
  *                                  "momentum" (SGD's momentum buffer: layer0.weight.momentum, ...)
+ *   /metrics/                      per-epoch training history, one entry per completed epoch, E entries
+ *                                  (E = @epoch for a run trained from the start with this qsnn; a run
+ *                                  resumed from a checkpoint without /metrics has only the epochs
+ *                                  trained since); absent from files saved without it (readers then
+ *                                  report 0 epochs). L = the number of layers:
+ *     epoch            int64   [E]      the epoch number of each entry, 1-based, ascending (1..E)
+ *     train_loss       float64 [E]      mean training loss of the epoch
+ *     train_accuracy   float64 [E]      training accuracy of the epoch (0..1)
+ *     test_loss        float64 [E]      loss on the test split after the epoch
+ *     test_accuracy    float64 [E]      accuracy on the test split after the epoch (0..1)
+ *     samples_per_s    float64 [E]      training throughput
+ *     seconds          float64 [E]      wall time of the epoch: training plus evaluation
+ *     firing_rate      float64 [E][L]   mean spikes per neuron per step of each layer, training epoch
+ *     test_firing_rate float64 [E][L]   the same on the test split
  *
  * Writes are atomic: the file is written to "PATH.tmp.<pid>", flushed, fsync'ed, closed and renamed
  * over PATH; on any error the temporary file is removed and PATH is left untouched.
@@ -52,7 +66,10 @@
  *                      of another shape
  *   QSNN_ERR_NUMERIC   a NaN/inf in a stored parameter or optimizer state (names dataset and
  *                      index), θ <= 0
- *   (QSNN_ERR_FORMAT also: no /optimizer group when loading the optimizer state; a negative @step)
+ *   (QSNN_ERR_FORMAT also: no /optimizer group when loading the optimizer state; a negative @step;
+ *    a /metrics dataset missing, of another type class or rank, or epoch numbers not ascending)
+ *   (QSNN_ERR_MISMATCH also: a /metrics dataset whose length differs from metrics/epoch's, or a
+ *    test_firing_rate whose layer count differs from firing_rate's)
  *   QSNN_ERR_HDF5      any other HDF5 failure (message carries HDF5's innermost description) */
 #ifndef QSNN_IO_CHECKPOINT_H
 #define QSNN_IO_CHECKPOINT_H
@@ -87,6 +104,18 @@ typedef struct qsnn_ckpt_optim {
     qsnn_ckpt_slot *slots; /* borrowed */
 } qsnn_ckpt_optim;
 
+/* The per-epoch training history (/metrics) as checkpoints see it (io/ does not depend on train/).
+ * Every array holds `epochs` entries; firing_rate and test_firing_rate hold epochs * n_layers,
+ * row-major ([epoch][layer]). */
+typedef struct qsnn_ckpt_history {
+    int epochs;   /* entries */
+    int n_layers; /* columns of firing_rate and test_firing_rate */
+    long long *epoch; /* epoch numbers (1-based, ascending); NULL on save: 1..epochs */
+    double *train_loss, *train_accuracy, *test_loss, *test_accuracy, *samples_per_s, *seconds;
+    double *firing_rate;      /* [epochs][n_layers] */
+    double *test_firing_rate; /* [epochs][n_layers] */
+} qsnn_ckpt_history;
+
 /* Writes PATH atomically: to "PATH.tmp.<pid>" first, flush + close, then rename(2); on any error the
  * temp file is removed and PATH is untouched. config_yaml and meta may be NULL ("" and zeros).
  * The network is not modified (weight codes and state levels are computed on the side). */
@@ -97,6 +126,20 @@ qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net,
  * written). */
 qsnn_status qsnn_checkpoint_save_resumable(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
                                            const qsnn_ckpt_meta *meta, const qsnn_ckpt_optim *optim);
+/* Same, plus the training history under /metrics when hist is not NULL and hist->epochs > 0 (with
+ * hist NULL this is qsnn_checkpoint_save_resumable). A history with epochs < 0, n_layers < 1, a
+ * missing array or epoch numbers not ascending from >= 1 is QSNN_ERR_ARG, nothing written. */
+qsnn_status qsnn_checkpoint_save_with_history(qsnn_ctx *ctx, const char *path, qsnn_net *net,
+                                              const char *config_yaml, const qsnn_ckpt_meta *meta,
+                                              const qsnn_ckpt_optim *optim, const qsnn_ckpt_history *hist);
+/* Reads /metrics into *out (arrays allocated here; release with qsnn_checkpoint_history_free).
+ * A file without /metrics gives epochs = 0, n_layers = 0 and NULL arrays (QSNN_OK). Every dataset
+ * must be present with the type class and rank of the layout; a length that differs from
+ * metrics/epoch's is QSNN_ERR_MISMATCH with one line naming the dataset. On error *out is empty. */
+qsnn_status qsnn_checkpoint_read_history(qsnn_ctx *ctx, const char *path, qsnn_ckpt_history *out);
+/* Frees the arrays of a history filled by qsnn_checkpoint_read_history (each array separately, with
+ * qsnn_free) and zeroes it. NULL is a no-op. */
+void qsnn_checkpoint_history_free(qsnn_ctx *ctx, qsnn_ckpt_history *h);
 /* The resolved config text stored in the file (caller frees with qsnn_free). */
 qsnn_status qsnn_checkpoint_read_config(qsnn_ctx *ctx, const char *path, char **config_yaml);
 /* Reads the metadata (command_line not returned; set to NULL). */

@@ -51,6 +51,17 @@ def main():
             opt = f["optimizer"]
             assert opt.attrs["name"] in (b"adam", "adam") and int(opt.attrs["step"]) > 0
             assert opt["layer0.weight.m"].shape == (32, 784)
+            # the per-epoch history: one entry per epoch, [epochs][layers] firing rates
+            m = f["metrics"]
+            assert m["epoch"].dtype == np.int64 and m["epoch"][()].tolist() == [1], m["epoch"][()]
+            for name in ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                         "samples_per_s", "seconds"):
+                assert m[name].shape == (1,) and m[name].dtype == np.float64, (name, m[name].shape)
+            for name in ("firing_rate", "test_firing_rate"):
+                assert m[name].shape == (1, 2) and m[name].dtype == np.float64, (name, m[name].shape)
+                assert np.all((m[name][()] >= 0) & (m[name][()] <= 1)), (name, m[name][()])
+            assert np.isclose(m["test_accuracy"][0], attrs["test_accuracy"])
+            assert m["train_loss"][0] == attrs["train_loss"]
     print("1 passed, 0 failed")
 
 

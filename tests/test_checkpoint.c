@@ -938,3 +938,213 @@ Test(checkpoint, optimizer_state_for_unknown_parameter_is_not_saved) {
     cr_assert_eq(qsnn_checkpoint_save_resumable(ctx, path, net, CONFIG, NULL, &st), QSNN_OK, "%s", qsnn_last_error(ctx));
     qsnn_net_destroy(&net);
 }
+
+/* ---- training history (/metrics) ------------------------------------------------------------ */
+
+#define HIST_E 3
+#define HIST_L 2
+
+/* A history of HIST_E epochs over HIST_L layers whose values do not survive a float32 round trip
+ * (and one subnormal, one -0.0): a bit-exact comparison then means float64 all the way. */
+typedef struct {
+    long long epoch[HIST_E];
+    double a[6][HIST_E];
+    double fr[HIST_E * HIST_L], tfr[HIST_E * HIST_L];
+    qsnn_ckpt_history h;
+} hist_buf;
+
+static void make_history(hist_buf *b, int with_epochs) {
+    memset(b, 0, sizeof *b);
+    for (int i = 0; i < HIST_E; i++) {
+        b->epoch[i] = 4 + i;
+        for (int k = 0; k < 6; k++) b->a[k][i] = 1.0 / (3.0 + i + 7.0 * k) + 1e-12 * k;
+        for (int l = 0; l < HIST_L; l++) {
+            b->fr[i * HIST_L + l] = 0.1 * (i + 1) + 0.01 * l + 1e-13;
+            b->tfr[i * HIST_L + l] = 0.2 / (i + 1 + l) + 1e-14;
+        }
+    }
+    b->a[2][1] = 4.9e-324; /* subnormal */
+    b->a[3][2] = -0.0;
+    b->h = (qsnn_ckpt_history){HIST_E,    HIST_L,    with_epochs ? b->epoch : NULL,
+                               b->a[0],   b->a[1],   b->a[2],
+                               b->a[3],   b->a[4],   b->a[5],
+                               b->fr,     b->tfr};
+}
+
+static void save_history(const char *path, const qsnn_ckpt_history *h) {
+    qsnn_net_cfg cfg;
+    small_cfg(&cfg, 7, 3);
+    qsnn_net *net = make_net(&cfg, 42);
+    qsnn_ckpt_meta meta = {HIST_E, 0.5, 0.25, 42, "x"};
+    cr_assert_eq(qsnn_checkpoint_save_with_history(ctx, path, net, CONFIG, &meta, NULL, h), QSNN_OK, "%s",
+                 qsnn_last_error(ctx));
+    qsnn_net_destroy(&net);
+}
+
+static void assert_same_doubles(const double *a, const double *b, size_t n, const char *what) {
+    cr_assert_not_null(b, "%s was not read", what);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(memcmp(&a[i], &b[i], sizeof(double)), 0, "%s[%zu]: %.17g read back as %.17g", what, i, a[i],
+                     b[i]);
+}
+
+Test(checkpoint, history_round_trip_is_bit_exact) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    for (int with_epochs = 0; with_epochs < 2; with_epochs++) {
+        hist_buf b;
+        make_history(&b, with_epochs);
+        id_mark ids = mark_ids();
+        save_history(path, &b.h);
+        qsnn_ckpt_history r;
+        memset(&r, 0x55, sizeof r);
+        cr_assert_eq(qsnn_checkpoint_read_history(ctx, path, &r), QSNN_OK, "%s", qsnn_last_error(ctx));
+        assert_no_leaked_ids(ids);
+        cr_assert_eq(r.epochs, HIST_E);
+        cr_assert_eq(r.n_layers, HIST_L);
+        for (int i = 0; i < HIST_E; i++)
+            cr_assert_eq(r.epoch[i], with_epochs ? b.epoch[i] : i + 1, "epoch[%d] = %lld", i, r.epoch[i]);
+        const char *names[6] = {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "samples_per_s",
+                                "seconds"};
+        const double *got[6] = {r.train_loss, r.train_accuracy, r.test_loss, r.test_accuracy, r.samples_per_s,
+                                r.seconds};
+        for (int k = 0; k < 6; k++) assert_same_doubles(b.a[k], got[k], HIST_E, names[k]);
+        assert_same_doubles(b.fr, r.firing_rate, HIST_E * HIST_L, "firing_rate");
+        assert_same_doubles(b.tfr, r.test_firing_rate, HIST_E * HIST_L, "test_firing_rate");
+        qsnn_checkpoint_history_free(ctx, &r);
+        cr_assert_eq(r.epochs, 0);
+        cr_assert_null(r.train_loss);
+        /* the rest of the file is as before */
+        qsnn_ckpt_meta m;
+        cr_assert_eq(qsnn_checkpoint_read_meta(ctx, path, &m), QSNN_OK, "%s", qsnn_last_error(ctx));
+        cr_assert_eq(m.epoch, HIST_E);
+    }
+    /* the layout h5py users see: int64 epoch, float64 [E] and [E][L] */
+    const hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    const char *names[9] = {"epoch",         "train_loss", "train_accuracy", "test_loss",       "test_accuracy",
+                            "samples_per_s", "seconds",    "firing_rate",    "test_firing_rate"};
+    for (int k = 0; k < 9; k++) {
+        char p[64];
+        snprintf(p, sizeof p, "metrics/%s", names[k]);
+        const hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
+        cr_assert(d >= 0, "%s missing", p);
+        const hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+        hsize_t dims[2] = {0, 0};
+        const int rank = H5Sget_simple_extent_dims(s, dims, NULL);
+        cr_assert_eq(rank, k >= 7 ? 2 : 1, "%s rank %d", p, rank);
+        cr_assert_eq(dims[0], HIST_E, "%s", p);
+        if (k >= 7) cr_assert_eq(dims[1], HIST_L, "%s", p);
+        cr_assert_eq(H5Tget_class(t), k == 0 ? H5T_INTEGER : H5T_FLOAT, "%s", p);
+        cr_assert_eq(H5Tget_size(t), 8, "%s is not 64-bit", p);
+        H5Tclose(t);
+        H5Sclose(s);
+        H5Dclose(d);
+    }
+    H5Fclose(f);
+}
+
+Test(checkpoint, history_absent_reads_as_zero_epochs) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    save_default(path); /* qsnn_checkpoint_save: no history */
+    qsnn_ckpt_history r;
+    memset(&r, 0x55, sizeof r);
+    id_mark ids = mark_ids();
+    cr_assert_eq(qsnn_checkpoint_read_history(ctx, path, &r), QSNN_OK, "%s", qsnn_last_error(ctx));
+    assert_no_leaked_ids(ids);
+    cr_assert_eq(r.epochs, 0);
+    cr_assert_null(r.train_loss);
+    cr_assert_null(r.firing_rate);
+    qsnn_checkpoint_history_free(ctx, &r);
+    /* NULL and an empty history write no /metrics group */
+    for (int k = 0; k < 2; k++) {
+        qsnn_ckpt_history empty;
+        memset(&empty, 0, sizeof empty);
+        save_history(path, k ? &empty : NULL);
+        const hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        cr_assert(f >= 0);
+        cr_assert_eq(H5Lexists(f, "metrics", H5P_DEFAULT), 0, "a /metrics group was written");
+        H5Fclose(f);
+        cr_assert_eq(qsnn_checkpoint_read_history(ctx, path, &r), QSNN_OK, "%s", qsnn_last_error(ctx));
+        cr_assert_eq(r.epochs, 0);
+    }
+}
+
+/* Replaces metrics/NAME in PATH by a float64 dataset of the given shape. */
+static void rewrite_metric(const char *path, const char *name, int rank, hsize_t d0, hsize_t d1) {
+    const hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    char p[64];
+    snprintf(p, sizeof p, "metrics/%s", name);
+    cr_assert(H5Ldelete(f, p, H5P_DEFAULT) >= 0, "cannot delete %s", p);
+    double v[16] = {0};
+    hsize_t dims[2] = {d0, d1};
+    const hid_t s = H5Screate_simple(rank, dims, NULL);
+    const hid_t d = H5Dcreate2(f, p, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(d >= 0);
+    cr_assert(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Fclose(f);
+}
+
+static void expect_history_error(const char *path, qsnn_status want, const char *name) {
+    qsnn_ckpt_history r;
+    memset(&r, 0x55, sizeof r);
+    qsnn_clear_error(ctx);
+    id_mark ids = mark_ids();
+    const qsnn_status st = qsnn_checkpoint_read_history(ctx, path, &r);
+    const char *msg = qsnn_last_error(ctx);
+    cr_assert_eq(st, want, "status %d, expected %d; message: %s", st, want, msg);
+    cr_assert(strstr(msg, path) != NULL, "message does not name the file: %s", msg);
+    cr_assert(strstr(msg, name) != NULL, "message does not name %s: %s", name, msg);
+    cr_assert(strchr(msg, '\n') == NULL, "message is not one line: %s", msg);
+    cr_assert_eq(r.epochs, 0);
+    cr_assert_null(r.train_loss);
+    assert_no_leaked_ids(ids);
+}
+
+Test(checkpoint, history_with_mismatched_lengths_is_refused) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    hist_buf b;
+    make_history(&b, 1);
+    save_history(path, &b.h);
+    rewrite_metric(path, "test_loss", 1, HIST_E - 1, 0);
+    expect_history_error(path, QSNN_ERR_MISMATCH, "metrics/test_loss");
+
+    save_history(path, &b.h);
+    rewrite_metric(path, "seconds", 1, HIST_E + 1, 0);
+    expect_history_error(path, QSNN_ERR_MISMATCH, "metrics/seconds");
+
+    save_history(path, &b.h);
+    rewrite_metric(path, "firing_rate", 2, HIST_E - 1, HIST_L);
+    expect_history_error(path, QSNN_ERR_MISMATCH, "metrics/firing_rate");
+
+    save_history(path, &b.h); /* another layer count than firing_rate's */
+    rewrite_metric(path, "test_firing_rate", 2, HIST_E, HIST_L + 1);
+    expect_history_error(path, QSNN_ERR_MISMATCH, "metrics/test_firing_rate");
+
+    save_history(path, &b.h); /* wrong rank */
+    rewrite_metric(path, "train_accuracy", 2, HIST_E, 1);
+    expect_history_error(path, QSNN_ERR_FORMAT, "metrics/train_accuracy");
+}
+
+Test(checkpoint, invalid_history_is_not_saved) {
+    char path[400];
+    path_in_dir(path, sizeof path, "ckpt.h5");
+    hist_buf b;
+    make_history(&b, 1);
+    b.h.test_loss = NULL;
+    qsnn_net_cfg cfg;
+    small_cfg(&cfg, 7, 3);
+    qsnn_net *net = make_net(&cfg, 1);
+    cr_assert_eq(qsnn_checkpoint_save_with_history(ctx, path, net, CONFIG, NULL, NULL, &b.h), QSNN_ERR_ARG);
+    cr_assert(strstr(qsnn_last_error(ctx), "test_loss") != NULL, "%s", qsnn_last_error(ctx));
+    make_history(&b, 1);
+    b.epoch[1] = b.epoch[0];
+    cr_assert_eq(qsnn_checkpoint_save_with_history(ctx, path, net, CONFIG, NULL, NULL, &b.h), QSNN_ERR_ARG);
+    cr_assert_eq(count_files(NULL), 0, "something was written");
+    qsnn_net_destroy(&net);
+}

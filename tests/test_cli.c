@@ -611,6 +611,33 @@ static void assert_same_group(const char *fa, const char *fb, const char *group)
     free(b);
 }
 
+/* metrics/NAME of a checkpoint read as float64 (at most 64 values) with the HDF5 C API; returns the
+ * rank, dims in dims[0..1]. */
+static int read_metric(const char *file, const char *name, double *v, hsize_t *dims) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0, "H5Fopen %s", file);
+    char p[64];
+    snprintf(p, sizeof p, "/metrics/%s", name);
+    const hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
+    cr_assert(d >= 0, "%s has no dataset %s", file, p);
+    const hid_t sp = H5Dget_space(d);
+    dims[0] = dims[1] = 0;
+    const int rank = H5Sget_simple_extent_ndims(sp);
+    cr_assert(rank >= 1 && rank <= 2, "%s: rank %d", p, rank);
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    cr_assert(H5Sget_simple_extent_npoints(sp) <= 64);
+    cr_assert(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    return rank;
+}
+
+static const char *const metric_names[9] = {"epoch",         "train_loss", "train_accuracy", "test_loss",
+                                            "test_accuracy", "samples_per_s", "seconds",     "firing_rate",
+                                            "test_firing_rate"};
+
 /* The single line starting with prefix, reduced to its deterministic fields. */
 static void epoch_line_fields(const char *prefix, char *out, size_t cap) {
     int n = 0;
@@ -629,6 +656,15 @@ Test(cli, resume_equals_straight_run) {
     cr_assert_eq(rc, 0, "straight run failed (%d): %s", rc, err_text);
     epoch_line_fields("epoch 1/2", a1, sizeof a1);
     epoch_line_fields("epoch 2/2", a2, sizeof a2);
+    char printed_acc[64], printed_rate[2][64];
+    {
+        char *line = find_line(out_text, "epoch 2/2", NULL);
+        cr_assert_not_null(line);
+        cr_assert_eq(token_after(line, "test", printed_acc, sizeof printed_acc), 0, "no test accuracy in [%s]", line);
+        const char *r = strstr(line, " rates ");
+        cr_assert(r && sscanf(r, " rates %63s %63s", printed_rate[0], printed_rate[1]) == 2, "no rates in [%s]", line);
+        free(line);
+    }
 
     rc = run("train " TINY_SETS " --epochs 2 --stop-after 1 --out '%s'", tpath("B"));
     cr_assert_eq(rc, 0, "--stop-after 1 failed (%d): %s", rc, err_text);
@@ -657,6 +693,40 @@ Test(cli, resume_equals_straight_run) {
     assert_same_group(ma, mb, "params");
     assert_same_group(ma, mb, "optimizer");
 
+    /* the per-epoch history: 2 entries, the printed accuracy, [epochs][layers] rates; the resumed
+     * run's history is the straight one's but for the timings */
+    double v[64], w[64];
+    hsize_t dv[2], dw[2];
+    cr_assert_eq(read_metric(ma, "epoch", v, dv), 1);
+    cr_assert_eq(dv[0], 2, "metrics/epoch has %llu entries after 2 epochs", (unsigned long long)dv[0]);
+    cr_assert(v[0] == 1 && v[1] == 2, "metrics/epoch = [%g, %g]", v[0], v[1]);
+    cr_assert_eq(read_metric(ma, "test_accuracy", v, dv), 1);
+    cr_assert_eq(dv[0], 2);
+    char stored_acc[64];
+    snprintf(stored_acc, sizeof stored_acc, "%.2f%%", 100.0 * v[1]);
+    cr_assert_str_eq(stored_acc, printed_acc, "metrics/test_accuracy[1] = %.17g, the epoch 2 line says %s", v[1],
+                     printed_acc);
+    cr_assert_eq(read_metric(ma, "firing_rate", v, dv), 2);
+    cr_assert(dv[0] == 2 && dv[1] == 2, "metrics/firing_rate has shape [%llu][%llu], expected [2][2]",
+              (unsigned long long)dv[0], (unsigned long long)dv[1]);
+    for (int l = 0; l < 2; l++) { /* row 1 = epoch 2, as printed */
+        char stored_rate[64];
+        snprintf(stored_rate, sizeof stored_rate, "%.4f", v[2 + l]);
+        cr_assert_str_eq(stored_rate, printed_rate[l], "metrics/firing_rate[1][%d] = %.17g, the epoch 2 line says %s",
+                         l, v[2 + l], printed_rate[l]);
+    }
+    for (int k = 0; k < 9; k++) {
+        const int ra = read_metric(ma, metric_names[k], v, dv), rb = read_metric(mb, metric_names[k], w, dw);
+        cr_assert(ra == rb && dv[0] == dw[0] && dv[1] == dw[1], "metrics/%s: shapes differ", metric_names[k]);
+        cr_assert_eq(dv[0], 2, "metrics/%s of the resumed run has %llu entries", metric_names[k],
+                     (unsigned long long)dw[0]);
+        if (!strcmp(metric_names[k], "samples_per_s") || !strcmp(metric_names[k], "seconds")) continue;
+        const size_t n = (size_t)dv[0] * (ra == 2 ? (size_t)dv[1] : 1);
+        for (size_t j = 0; j < n; j++)
+            cr_assert_eq(memcmp(&v[j], &w[j], sizeof(double)), 0, "metrics/%s[%zu]: %.17g straight, %.17g resumed",
+                         metric_names[k], j, v[j], w[j]);
+    }
+
     /* and the resumed model evaluates like the straight one */
     char ea[256], eb[256];
     cr_assert_eq(run("eval --no-progress '%s'", ma), 0, "%s", err_text);
@@ -665,6 +735,30 @@ Test(cli, resume_equals_straight_run) {
     cr_assert_eq(token_after(out_text, "accuracy", eb, sizeof eb), 0);
     cr_assert(strstr(out_text, "matches the accuracy recorded") != NULL, "%s", out_text);
     cr_assert_str_eq(ea, eb);
+}
+
+/* A checkpoint without /metrics (saved before histories existed) resumes silently; the history then
+ * holds the epochs trained since. */
+Test(cli, resume_without_history_starts_from_what_is_there) {
+    NEED_DATA();
+    const char *model = train_tiny("A", NULL);
+    char m[512];
+    snprintf(m, sizeof m, "%s", model);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(m, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    cr_assert(H5Ldelete(f, "metrics", H5P_DEFAULT) >= 0, "the 1-epoch checkpoint has no /metrics");
+    H5Fclose(f);
+    const int rc = run("train --resume '%s' --epochs 2", m);
+    cr_assert_eq(rc, 0, "--resume failed (%d): %s", rc, err_text);
+    cr_expect_str_empty(err_text);
+    double v[64];
+    hsize_t d[2];
+    read_metric(m, "epoch", v, d);
+    cr_assert(d[0] == 1 && v[0] == 2, "metrics/epoch has %llu entries, first %g", (unsigned long long)d[0], v[0]);
+    read_metric(m, "test_firing_rate", v, d);
+    cr_assert(d[0] == 1 && d[1] == 2, "metrics/test_firing_rate has shape [%llu][%llu]", (unsigned long long)d[0],
+              (unsigned long long)d[1]);
 }
 
 Test(cli, resume_missing_file) {
