@@ -53,11 +53,7 @@ int qsnn_cmd_eval(int argc, char **argv) {
     qsnn_dataset *test = NULL;
     qsnn_config cfg;
     qsnn_ckpt_meta meta;
-    qsnn_config_default(&cfg);
-    if (qsnn_checkpoint_read_meta(ctx, model, &meta) || qsnn_checkpoint_read_config(ctx, model, &yaml)) goto fail;
-    char what[QSNN_PATH_MAX + 16];
-    snprintf(what, sizeof what, "%s:config", model);
-    if (qsnn_config_load_string(ctx, &cfg, yaml, what)) goto fail;
+    if (qsnn_load_checkpoint_config(ctx, model, &cfg, &meta)) goto fail;
     if (data) snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s", data);
     qsnn_config_resolve(&cfg);
     if (qsnn_config_check(ctx, &cfg)) goto fail;

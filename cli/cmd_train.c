@@ -227,13 +227,7 @@ int qsnn_cmd_train(int argc, char **argv) {
     memset(&stored, 0, sizeof stored);
     qsnn_config_default(&cfg);
     if (resume) { /* the checkpoint's configuration, as qsnn eval reads it, under the overrides */
-        if (qsnn_checkpoint_read_meta(ctx, resume, &saved_meta) || qsnn_checkpoint_read_config(ctx, resume, &yaml))
-            goto fail;
-        char what[QSNN_PATH_MAX + 16];
-        snprintf(what, sizeof what, "%s:config", resume);
-        if (qsnn_config_load_string(ctx, &cfg, yaml, what)) goto fail;
-        qsnn_free(ctx, yaml);
-        yaml = NULL;
+        if (qsnn_load_checkpoint_config(ctx, resume, &cfg, &saved_meta)) goto fail;
         qsnn_config_resolve(&cfg);
         saved = cfg;
         if (saved_meta.epoch < 0) {

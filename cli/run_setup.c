@@ -79,6 +79,20 @@ qsnn_status qsnn_apply_common_opts(qsnn_ctx *ctx, qsnn_config *cfg, const qsnn_c
     return qsnn_config_check(ctx, cfg);
 }
 
+qsnn_status qsnn_load_checkpoint_config(qsnn_ctx *ctx, const char *path, qsnn_config *cfg, qsnn_ckpt_meta *meta) {
+    char *yaml = NULL;
+    char what[QSNN_PATH_MAX + 16];
+    qsnn_config_default(cfg);
+    qsnn_status st = qsnn_checkpoint_read_meta(ctx, path, meta);
+    if (!st) st = qsnn_checkpoint_read_config(ctx, path, &yaml);
+    if (!st) {
+        snprintf(what, sizeof what, "%s:config", path);
+        st = qsnn_config_load_string(ctx, cfg, yaml, what);
+    }
+    qsnn_free(ctx, yaml);
+    return st;
+}
+
 qsnn_status qsnn_load_split(qsnn_ctx *ctx, const qsnn_config *cfg, const char *split, qsnn_dataset **out) {
     const int limit = strcmp(split, "train") == 0 ? cfg->data.train_limit : cfg->data.test_limit;
     qsnn_status st = qsnn_dataset_load(ctx, cfg->data.dir, split, limit, out);

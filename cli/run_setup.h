@@ -5,6 +5,7 @@
 
 #include "cli/config.h"
 #include "datasets/idx.h"
+#include "io/checkpoint.h"
 
 /* Options every running command accepts. A value < 0 / "" means "not given". */
 typedef struct qsnn_common_opts {
@@ -21,6 +22,9 @@ typedef struct qsnn_common_opts {
 int qsnn_parse_common_opt(const char *cmd, int argc, char **argv, int *i, qsnn_common_opts *o);
 /* Applies the options over cfg (file first, then --set and flags in order) and validates. */
 qsnn_status qsnn_apply_common_opts(qsnn_ctx *ctx, qsnn_config *cfg, const qsnn_common_opts *o);
+/* The configuration and metadata stored in a checkpoint, loaded over defaults (not yet resolved
+ * or checked, so callers can apply overrides first). */
+qsnn_status qsnn_load_checkpoint_config(qsnn_ctx *ctx, const char *path, qsnn_config *cfg, qsnn_ckpt_meta *meta);
 /* Loads a split, checks it against the model's input and output sizes. */
 qsnn_status qsnn_load_split(qsnn_ctx *ctx, const qsnn_config *cfg, const char *split, qsnn_dataset **out);
 

@@ -28,6 +28,42 @@ static int param_shape(const qsnn_net *net, const qsnn_param *p, hsize_t *dims) 
     return 1;
 }
 
+/* Index of the first non-finite value, or -1. */
+static long long first_nonfinite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return (long long)i;
+    return -1;
+}
+
+/* Refuses a NaN or infinity read into v (n values of parameter p's shape), naming group/name[index]. */
+static qsnn_status check_finite(qsnn_ctx *ctx, const char *path, const char *group, const char *name,
+                                const qsnn_net *net, const qsnn_param *p, const float *v, size_t n) {
+    const long long bad = first_nonfinite(v, n);
+    if (bad < 0) return QSNN_OK;
+    hsize_t dims[2];
+    if (param_shape(net, p, dims) == 2)
+        return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: %s/%s[%lld][%lld] is %g", path, group, name,
+                         bad / (long long)dims[1], bad % (long long)dims[1], (double)v[bad]);
+    return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: %s/%s[%lld] is %g", path, group, name, bad, (double)v[bad]);
+}
+
+/* Refuses a dataset whose shape differs from the parameter's; the message names group/name. */
+static qsnn_status check_param_shape(qsnn_ctx *ctx, const char *path, hid_t g, const char *group, const char *name,
+                                     const qsnn_net *net, const qsnn_param *p) {
+    hsize_t want[2], have[QSNN_H5_MAX_RANK];
+    int have_rank;
+    const int want_rank = param_shape(net, p, want);
+    qsnn_status st = qsnn_h5_dims(ctx, path, g, name, &have_rank, have);
+    if (st) return st;
+    int same = have_rank == want_rank;
+    for (int k = 0; same && k < want_rank; k++) same = have[k] == want[k];
+    if (same) return QSNN_OK;
+    char hs[128], ws[128];
+    qsnn_h5_fmt_dims(hs, sizeof hs, have_rank, have);
+    qsnn_h5_fmt_dims(ws, sizeof ws, want_rank, want);
+    return qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: %s/%s has shape %s, the model expects %s", path, group, name, hs, ws);
+}
+
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
@@ -451,12 +487,6 @@ qsnn_status qsnn_checkpoint_read_meta(qsnn_ctx *ctx, const char *path, qsnn_ckpt
     return st;
 }
 
-/* Index of the first non-finite value, or -1. */
-static long long first_nonfinite(const float *v, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i])) return (long long)i;
-    return -1;
-}
 
 /* Every link in group g (named gname in messages) must be one of names[0..n-1]; otherwise
  * QSNN_ERR_MISMATCH "PATH: GNAME/X is not WHAT". */
@@ -512,30 +542,10 @@ qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_ne
                            p->name);
             goto done;
         }
-        hsize_t want[2], have[QSNN_H5_MAX_RANK];
-        int want_rank = param_shape(net, p, want), have_rank;
-        if ((st = qsnn_h5_dims(ctx, path, g, p->name, &have_rank, have))) goto done;
-        int same = have_rank == want_rank;
-        for (int k = 0; same && k < want_rank; k++) same = have[k] == want[k];
-        if (!same) {
-            char hs[128], ws[128];
-            qsnn_h5_fmt_dims(hs, sizeof hs, have_rank, have);
-            qsnn_h5_fmt_dims(ws, sizeof ws, want_rank, want);
-            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: params/%s has shape %s, the model expects %s", path, p->name, hs,
-                           ws);
-            goto done;
-        }
+        if ((st = check_param_shape(ctx, path, g, "params", p->name, net, p))) goto done;
         float *v = buf + off[i];
         if ((st = qsnn_h5_read_f32(ctx, path, g, p->name, v, p->n))) goto done;
-        long long bad = first_nonfinite(v, p->n);
-        if (bad >= 0) {
-            if (want_rank == 2)
-                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: params/%s[%lld][%lld] is %g", path, p->name,
-                               bad / (long long)want[1], bad % (long long)want[1], (double)v[bad]);
-            else
-                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: params/%s[%lld] is %g", path, p->name, bad, (double)v[bad]);
-            goto done;
-        }
+        if ((st = check_finite(ctx, path, "params", p->name, net, p, v, p->n))) goto done;
         if (ends_with(p->name, ".theta") && p->n == 1 && !(v[0] > 0.0f)) {
             st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: params/%s is %g (a threshold must be > 0)", path, p->name,
                            (double)v[0]);
@@ -620,31 +630,11 @@ qsnn_status qsnn_checkpoint_load_optim(qsnn_ctx *ctx, const char *path, qsnn_net
                            path, names[k], optim->name);
             goto done;
         }
-        hsize_t want[2], have[QSNN_H5_MAX_RANK];
-        int want_rank = param_shape(net, &list[pidx[k]], want), have_rank;
-        if ((st = qsnn_h5_dims(ctx, path, g, names[k], &have_rank, have))) goto done;
-        int same = have_rank == want_rank;
-        for (int d = 0; same && d < want_rank; d++) same = have[d] == want[d];
-        if (!same) {
-            char hs[128], ws[128];
-            qsnn_h5_fmt_dims(hs, sizeof hs, have_rank, have);
-            qsnn_h5_fmt_dims(ws, sizeof ws, want_rank, want);
-            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: optimizer/%s has shape %s, the model expects %s", path,
-                           names[k], hs, ws);
-            goto done;
-        }
+        if ((st = check_param_shape(ctx, path, g, "optimizer", names[k], net, &list[pidx[k]]))) goto done;
         float *v = buf + off[k];
         if ((st = qsnn_h5_read_f32(ctx, path, g, names[k], v, optim->slots[k].n))) goto done;
-        long long bad = first_nonfinite(v, optim->slots[k].n);
-        if (bad >= 0) {
-            if (want_rank == 2)
-                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: optimizer/%s[%lld][%lld] is %g", path, names[k],
-                               bad / (long long)want[1], bad % (long long)want[1], (double)v[bad]);
-            else
-                st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: optimizer/%s[%lld] is %g", path, names[k], bad,
-                               (double)v[bad]);
+        if ((st = check_finite(ctx, path, "optimizer", names[k], net, &list[pidx[k]], v, optim->slots[k].n)))
             goto done;
-        }
     }
     for (int k = 0; k < ns; k++) memcpy(optim->slots[k].data, buf + off[k], optim->slots[k].n * sizeof(float));
     optim->step = (long long)step;
