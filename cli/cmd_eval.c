@@ -53,11 +53,7 @@ int qsnn_cmd_eval(int argc, char **argv) {
     qsnn_dataset *test = NULL;
     qsnn_config cfg;
     qsnn_ckpt_meta meta;
-    if (qsnn_load_checkpoint_config(ctx, model, &cfg, &meta)) goto fail;
-    if (data) snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s", data);
-    qsnn_config_resolve(&cfg);
-    if (qsnn_config_check(ctx, &cfg)) goto fail;
-    if (qsnn_net_create(ctx, &cfg.model, &net) || qsnn_checkpoint_load_params(ctx, model, net)) goto fail;
+    if (qsnn_open_model(ctx, model, data, &cfg, &meta, &net)) goto fail;
     if (qsnn_load_split(ctx, &cfg, "t10k", &test)) goto fail;
     qsnn_progress bar;
     qsnn_progress_init(&bar, progress);

@@ -93,6 +93,19 @@ qsnn_status qsnn_load_checkpoint_config(qsnn_ctx *ctx, const char *path, qsnn_co
     return st;
 }
 
+qsnn_status qsnn_open_model(qsnn_ctx *ctx, const char *path, const char *data_dir, qsnn_config *cfg,
+                            qsnn_ckpt_meta *meta, qsnn_net **net) {
+    *net = NULL;
+    qsnn_status st = qsnn_load_checkpoint_config(ctx, path, cfg, meta);
+    if (st) return st;
+    if (data_dir) snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s", data_dir);
+    qsnn_config_resolve(cfg);
+    if ((st = qsnn_config_check(ctx, cfg))) return st;
+    if ((st = qsnn_net_create(ctx, &cfg->model, net))) return st;
+    if ((st = qsnn_checkpoint_load_params(ctx, path, *net))) qsnn_net_destroy(net);
+    return st;
+}
+
 qsnn_status qsnn_load_split(qsnn_ctx *ctx, const qsnn_config *cfg, const char *split, qsnn_dataset **out) {
     const int limit = strcmp(split, "train") == 0 ? cfg->data.train_limit : cfg->data.test_limit;
     qsnn_status st = qsnn_dataset_load(ctx, cfg->data.dir, split, limit, out);

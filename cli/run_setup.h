@@ -25,6 +25,11 @@ qsnn_status qsnn_apply_common_opts(qsnn_ctx *ctx, qsnn_config *cfg, const qsnn_c
 /* The configuration and metadata stored in a checkpoint, loaded over defaults (not yet resolved
  * or checked, so callers can apply overrides first). */
 qsnn_status qsnn_load_checkpoint_config(qsnn_ctx *ctx, const char *path, qsnn_config *cfg, qsnn_ckpt_meta *meta);
+/* Everything a command needs to run a saved model: its stored configuration (with data.dir replaced
+ * by data_dir when not NULL), resolved and checked, and the network with the stored parameters.
+ * On error *net is NULL and the context holds the message. Caller destroys *net. */
+qsnn_status qsnn_open_model(qsnn_ctx *ctx, const char *path, const char *data_dir, qsnn_config *cfg,
+                            qsnn_ckpt_meta *meta, qsnn_net **net);
 /* Loads a split, checks it against the model's input and output sizes. */
 qsnn_status qsnn_load_split(qsnn_ctx *ctx, const qsnn_config *cfg, const char *split, qsnn_dataset **out);
 
