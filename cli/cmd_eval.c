@@ -4,6 +4,7 @@
 #include "cli/progress.h"
 #include "cli/run_setup.h"
 #include "io/checkpoint.h"
+#include "train/int_eval.h"
 #include "train/trainer.h"
 
 #include <stdio.h>
@@ -15,14 +16,44 @@ static void help(void) {
            "stored in it (network, encoding, T, seed).\n\n"
            "options:\n"
            "  --data DIR        folder with the IDX files (default: the one used in training)\n"
+           "  --integer         run the integer-only engine (integer weights and states, fixed-point\n"
+           "                    leak, no float in the time loop) side by side with the float engine,\n"
+           "                    and report both accuracies and their spike-for-spike agreement\n"
            "  --threads N       threads (0 = all cores)\n"
            "  --no-progress     no progress bar\n");
+}
+
+static int eval_integer(qsnn_ctx *ctx, const char *model, qsnn_net *net, const qsnn_config *cfg,
+                        const qsnn_dataset *test, qsnn_progress *bar) {
+    qsnn_int_metrics im;
+    qsnn_status st = qsnn_evaluate_integer(ctx, net, &cfg->train, &cfg->data, test, (uint64_t)cfg->run.seed,
+                                           qsnn_progress_update, bar, &im);
+    qsnn_progress_clear(bar);
+    if (st) return qsnn_cli_error("eval", "%s", qsnn_last_error(ctx));
+    printf("%s: integer engine: test accuracy %.2f%% (%ld/%ld), float engine %.2f%%, same prediction on %ld/%ld\n",
+           model, 100.0 * im.accuracy, (long)(im.accuracy * im.samples + 0.5), im.samples,
+           100.0 * im.float_accuracy, im.pred_agree, im.samples);
+    long long slots = 0, diff = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        printf("  layer %d: %lld spikes, %lld of %lld spike slots differ (agreement %.6f%%)\n", l, im.spikes[l],
+               im.mismatches[l], im.slots[l],
+               im.slots[l] ? 100.0 * (1.0 - (double)im.mismatches[l] / (double)im.slots[l]) : 100.0);
+        slots += im.slots[l], diff += im.mismatches[l];
+    }
+    if (im.exact)
+        printf("integer-exact model: %s\n", diff == 0 ? "identical spikes on every sample, layer and step"
+                                                      : "SPIKES DIFFER although the conversion is exact (a bug)");
+    else
+        printf("approximate conversion (not a quant.integer model): %.6f%% of spike slots agree\n",
+               slots ? 100.0 * (1.0 - (double)diff / (double)slots) : 100.0);
+    printf("integer engine %.1f s of %.1f s\n", im.int_seconds, im.seconds);
+    return im.exact && diff ? 1 : 0;
 }
 
 int qsnn_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL;
     long long threads = 0;
-    int progress = 1;
+    int progress = 1, integer = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -30,6 +61,8 @@ int qsnn_cmd_eval(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--no-progress")) {
             progress = 0;
+        } else if (!strcmp(a, "--integer")) {
+            integer = 1;
         } else if (!strcmp(a, "--data") || !strcmp(a, "--threads")) {
             if (i + 1 >= argc) return qsnn_cli_error("eval", "option %s needs a value", a), 2;
             if (!strcmp(a, "--data")) data = argv[++i];
@@ -58,6 +91,10 @@ int qsnn_cmd_eval(int argc, char **argv) {
     qsnn_progress bar;
     qsnn_progress_init(&bar, progress);
     bar.label = "test";
+    if (integer) {
+        rc = eval_integer(ctx, model, net, &cfg, test, &bar);
+        goto done;
+    }
     qsnn_metrics m;
     if (qsnn_evaluate(ctx, net, &cfg.train, &cfg.data, test, (uint64_t)cfg.run.seed, qsnn_progress_update, &bar, &m)) {
         qsnn_progress_clear(&bar);

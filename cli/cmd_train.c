@@ -169,6 +169,49 @@ static void print_epoch(int e, int epochs, const qsnn_metrics *tr, const qsnn_me
     fflush(stdout);
 }
 
+/* Whether any layer quantizes its weights (what = 0) or states (what = 1). */
+static int any_bits(const qsnn_net *net, int what) {
+    for (int l = 0; l < net->n_layers; l++)
+        if (what ? net->layer[l].sq_cfg.bits : net->layer[l].wq_cfg.bits) return 1;
+    return 0;
+}
+
+/* "4" when every layer has the same width, else "[8, 4]" (0 = float). */
+static void bits_text(const qsnn_net *net, int what, char *buf, size_t n) {
+    int same = 1;
+    for (int l = 1; l < net->n_layers; l++)
+        same &= (what ? net->layer[l].sq_cfg.bits : net->layer[l].wq_cfg.bits) ==
+                (what ? net->layer[0].sq_cfg.bits : net->layer[0].wq_cfg.bits);
+    size_t len = 0;
+    for (int l = 0; l < (same ? 1 : net->n_layers) && len < n; l++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%d", l ? ", " : (same ? "" : "["),
+                                what ? net->layer[l].sq_cfg.bits : net->layer[l].wq_cfg.bits);
+    if (!same && len < n) snprintf(buf + len, n - len, "]");
+}
+
+static void print_quantizers(const qsnn_net *net) {
+    const qsnn_net_cfg *m = &net->cfg;
+    char bits[64];
+    if (any_bits(net, 0)) {
+        bits_text(net, 0, bits, sizeof bits);
+        printf("  weight quantizer: %s, %s bits, %s%s\n", m->weight_quant.method, bits,
+               m->weight_quant.granularity == QSNN_WQ_PER_CHANNEL ? "per channel" : "per tensor",
+               net->layer[0].wq_cfg.pow2 ? ", power-of-two scales" : "");
+    }
+    if (any_bits(net, 1)) {
+        bits_text(net, 1, bits, sizeof bits);
+        if (m->state_quant.grid == QSNN_GRID_FIXED_POINT)
+            printf("  state quantizer: fixed_point grid, %s bits, signed integer codes x 2^e, top >= %g x threshold\n",
+                   bits, 1.0 + m->state_quant.upper_limit);
+        else
+            printf("  state quantizer: %s grid, %s bits, range [%g, %g] x threshold\n",
+                   qsnn_grid_name(m->state_quant.grid), bits, -(1.0 + m->state_quant.lower_limit),
+                   1.0 + m->state_quant.upper_limit);
+    }
+    if (qsnn_net_input_bits(m)) printf("  inputs on the grid k/2^%d\n", qsnn_net_input_bits(m));
+    if (m->integer) printf("  integer-exact: `qsnn eval MODEL --integer` reproduces it spike for spike\n");
+}
+
 int qsnn_cmd_train(int argc, char **argv) {
     qsnn_common_opts o = {.epochs = -1, .threads = -1, .seed = -1};
     const char *resume = NULL;
@@ -283,15 +326,9 @@ int qsnn_cmd_train(int argc, char **argv) {
     for (int l = 0; l < cfg.model.n_layers; l++) printf("-%d", cfg.model.sizes[l]);
     printf(" %s, T = %d, batch %d, %s lr %g (%s), %d threads; weights %s, states %s; %lld train / %lld test samples\n",
            cfg.model.neuron, cfg.data.steps, cfg.train.batch, cfg.train.optimizer, cfg.train.lr, cfg.train.schedule,
-           qsnn_ctx_threads(ctx), cfg.model.weight_quant.bits ? "quantized" : "float",
-           cfg.model.state_quant.bits ? "quantized" : "float", (long long)train->n, (long long)test->n);
-    if (cfg.model.weight_quant.bits)
-        printf("  weight quantizer: %s, %d bits, %s\n", cfg.model.weight_quant.method, cfg.model.weight_quant.bits,
-               cfg.model.weight_quant.granularity == QSNN_WQ_PER_CHANNEL ? "per channel" : "per tensor");
-    if (cfg.model.state_quant.bits)
-        printf("  state quantizer: %s grid, %d bits, range [%g, %g] x threshold\n",
-               qsnn_grid_name(cfg.model.state_quant.grid), cfg.model.state_quant.bits,
-               -(1.0 + cfg.model.state_quant.lower_limit), 1.0 + cfg.model.state_quant.upper_limit);
+           qsnn_ctx_threads(ctx), any_bits(net, 0) ? "quantized" : "float",
+           any_bits(net, 1) ? "quantized" : "float", (long long)train->n, (long long)test->n);
+    print_quantizers(net);
     if (resume)
         printf("resuming %s: %d of %d epochs done, %ld optimizer steps\n", resume, first, cfg.train.epochs,
                qsnn_optim_steps(opt));

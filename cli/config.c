@@ -81,6 +81,12 @@ void qsnn_config_resolve(qsnn_config *cfg) {
         const qsnn_surrogate *s = qsnn_surrogate_get(p->surrogate);
         if (s) p->slope = s->default_slope;
     }
+    qsnn_net_cfg *m = &cfg->model;
+    if (m->integer) { /* what integer-exact models need, unless set otherwise (then the check says why not) */
+        m->weight_quant.pow2 = 1;
+        if (m->state_quant.grid == QSNN_GRID_UNIFORM) m->state_quant.grid = QSNN_GRID_FIXED_POINT;
+        if (!m->input_bits) m->input_bits = 8;
+    }
 }
 
 /* ---- schema generated from the key table ----------------------------------------------------- */
@@ -211,11 +217,14 @@ static qsnn_status schema_build(qsnn_ctx *ctx, schema **out) {
                 break;
             }
             case QSNN_KEY_HIDDEN:
+            case QSNN_KEY_LAYER_INTS:
                 /* No maximum here: the count is checked with the entries, for one kind of message. */
                 v->type = CYAML_SEQUENCE;
                 v->data_size = sizeof(char *);
                 v->sequence.entry = &s->seq_entry;
-                v->sequence.min = 1; /* libcyaml leaves an empty sequence's pointer NULL, like an absent key */
+                /* libcyaml leaves an empty sequence's pointer NULL, like an absent key: hidden sizes
+                 * must not be empty; a per-layer list "[]" just keeps the value (not given). */
+                v->sequence.min = k->type == QSNN_KEY_HIDDEN ? 1 : 0;
                 v->sequence.max = CYAML_UNLIMITED;
                 f->count_offset = (uint32_t)(c * SLOT + sizeof(void *));
                 f->count_size = sizeof(unsigned);
@@ -468,9 +477,9 @@ static qsnn_status cy_fail(qsnn_ctx *ctx, cyaml_err_t err, const cy_log *L, cons
         if (!k)
             return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%ssection '%s' must be a mapping of keys, got %s", at, e.path,
                              got_w);
-        if (k->type == QSNN_KEY_HIDDEN)
-            return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s: expected a list of integers such as [1000], got %s", at,
-                             e.path, got_w);
+        if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS)
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s: expected a list of integers such as %s, got %s", at,
+                             e.path, k->type == QSNN_KEY_HIDDEN ? "[1000]" : "[8, 4]", got_w);
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s: expected a single %s value, got %s", at, e.path,
                          qsnn_config_key_type_name(k), got_w);
     }
@@ -519,7 +528,8 @@ static qsnn_status apply_map(apply_state *a, const schema *s, int m, const unsig
             qsnn_config_key_set_index(k, a->cfg, idx);
             break;
         }
-        case QSNN_KEY_HIDDEN: {
+        case QSNN_KEY_HIDDEN:
+        case QSNN_KEY_LAYER_INTS: {
             unsigned count;
             memcpy(&count, data + c * SLOT + sizeof(void *), sizeof count);
             rc = qsnn_config_key_parse_list(k, a->cfg, (const char *const *)ptr, (int)count, err, sizeof err);
@@ -533,7 +543,7 @@ static qsnn_status apply_map(apply_state *a, const schema *s, int m, const unsig
         if (rc) {
             char at[64 + QSNN_PATH_MAX];
             where(at, sizeof at, a->what, yaml_key_line(a->text, a->len, k->path, 1));
-            if (k->type == QSNN_KEY_HIDDEN)
+            if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS)
                 return qsnn_fail(a->ctx, QSNN_ERR_CONFIG, "%s%s: %s", at, k->path, err);
             const int quote = !shown[0] || strchr(shown, ' ');
             return qsnn_fail(a->ctx, QSNN_ERR_CONFIG, "%s%s = %s%.200s%s: %s", at, k->path, quote ? "'" : "", shown,
@@ -683,7 +693,7 @@ qsnn_status qsnn_config_check(qsnn_ctx *ctx, const qsnn_config *cfg) {
         const qsnn_config_key *k = &qsnn_config_keys[i];
         char err[512], val[256];
         if (qsnn_config_key_check(k, c, err, sizeof err) == 0) continue;
-        if (k->type == QSNN_KEY_HIDDEN) {
+        if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS) {
             st = qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s: %s", k->path, err);
         } else {
             if (k->type == QSNN_KEY_STRING || k->type == QSNN_KEY_ENUM_STR) {
@@ -791,6 +801,7 @@ void qsnn_config_print_keys(FILE *f) {
         qsnn_config_key_range_text(k, range, sizeof range);
         char count[32] = "";
         if (k->type == QSNN_KEY_HIDDEN) snprintf(count, sizeof count, "1..%d entries, each ", QSNN_MAX_LAYERS - 1);
+        if (k->type == QSNN_KEY_LAYER_INTS) snprintf(count, sizeof count, "one per layer, each ");
         fprintf(f, "  %-*s  %-*s  %-*s  %s%s%s%s%s\n", wk, k->path, wt, qsnn_config_key_type_name(k), wd, val, k->desc,
                 range[0] ? " (" : "", count, range, range[0] ? ")" : "");
     }

@@ -35,7 +35,9 @@ qsnn_status qsnn_config_load_string(qsnn_ctx *ctx, qsnn_config *cfg, const char 
  * and range-checked; on error cfg is left unchanged and the message names the assignment. */
 qsnn_status qsnn_config_set(qsnn_ctx *ctx, qsnn_config *cfg, const char *assignment);
 /* Turns the "use the default" placeholders into concrete values: model.surrogate_slope = 0 becomes
- * the chosen surrogate's default slope (qsnn_surrogate.default_slope). Loading and --set never
+ * the chosen surrogate's default slope (qsnn_surrogate.default_slope); quant.integer turns on
+ * quant.weight.pow2, 8-bit inputs when quant.input.bits is 0, and the fixed_point grid in place of the
+ * default uniform one. Loading and --set never
  * resolve (a later --set model.surrogate=... must still pick its own default), so callers run
  * this once after the last override, before qsnn_config_check and before building anything:
  *     qsnn_config_default(&c); load_file(...); set(...)...; qsnn_config_resolve(&c); qsnn_config_check(ctx, &c);

@@ -25,7 +25,7 @@ static const char *const reset_names[] = {"subtract", "zero", "none", NULL};
 static const char *const surrogate_names[] = {"arctan",     "fast_sigmoid",     "soft",       "sigmoid",
                                               "triangular", "straight_through", "superspike", "exponential",
                                               NULL};
-static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", NULL};
+static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", NULL};
 static const char *const granularity_names[] = {"per_tensor", "per_channel", NULL};
 static const char *const encoding_names[] = {"direct", "rate", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
@@ -79,12 +79,23 @@ const qsnn_config_key qsnn_config_keys[] = {
         "level spacing ratio of centered grids; 0 = the default for the bit width"),
     KEY("quant.state.ste_clip", QSNN_KEY_BOOL, model.state_quant.ste_clip, ANY,
         "zero the gradient outside [U_min, U_max]"),
-    KEY("quant.weight.bits", QSNN_KEY_INT, model.weight_quant.bits, OFF_OR_IN(2, 16),
-        "weight quantization bits; 0 = off"),
+    KEY("quant.state.layer_bits", QSNN_KEY_LAYER_INTS, model.state_layer_bits, OFF_OR_IN(1, QSNN_STATE_MAX_BITS),
+        "state bits per layer, e.g. [8, 4] (overrides quant.state.bits; 0 = float); [] = all layers alike"),
+    KEY("quant.weight.bits", QSNN_KEY_INT, model.weight_quant.bits, OFF_OR_IN(1, 16),
+        "weight quantization bits; 0 = off; 1 = binary (±mean|w|)"),
+    KEY("quant.weight.layer_bits", QSNN_KEY_LAYER_INTS, model.weight_layer_bits, OFF_OR_IN(1, 16),
+        "weight bits per layer, e.g. [4, 8] (overrides quant.weight.bits; 0 = float); [] = all layers alike"),
+    KEY("quant.weight.pow2", QSNN_KEY_BOOL, model.weight_quant.pow2, ANY,
+        "power-of-two weight scales (rescaling is a shift)"),
     ENUMK("quant.weight.granularity", QSNN_KEY_ENUM, model.weight_quant.granularity, granularity_names,
           "one weight scale per tensor or per output neuron"),
     STRK("quant.weight.method", model.weight_quant.method, weight_method_known, qsnn_weight_quant_names,
          "weight quantizer (registry name)"),
+    KEY("quant.input.bits", QSNN_KEY_INT, model.input_bits, OFF_OR_IN(1, 16),
+        "input quantization: inputs in [0, 1] to the grid k/2^bits (8: pixel intensities); 0 = off"),
+    KEY("quant.integer", QSNN_KEY_BOOL, model.integer, ANY,
+        "integer-exact model: power-of-two weight scales, fixed_point state grid, 8-bit inputs, beta and bias "
+        "on fixed-point grids, so `qsnn eval --integer` reproduces it spike for spike"),
 
     STRK("data.dir", data.dir, NULL, NULL, "folder with the IDX files of the dataset"),
     ENUMK("data.encoding", QSNN_KEY_ENUM_STR, data.encoding, encoding_names, "input encoding"),
@@ -229,13 +240,14 @@ const char *qsnn_config_key_type_name(const qsnn_config_key *k) {
     case QSNN_KEY_BOOL: return "bool";
     case QSNN_KEY_STRING: return "string";
     case QSNN_KEY_ENUM: case QSNN_KEY_ENUM_STR: return "enum";
-    case QSNN_KEY_HIDDEN: return "int list";
+    case QSNN_KEY_HIDDEN: case QSNN_KEY_LAYER_INTS: return "int list";
     }
     return "?";
 }
 
 static int is_int_type(const qsnn_config_key *k) {
-    return k->type == QSNN_KEY_INT || k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_OUTPUTS;
+    return k->type == QSNN_KEY_INT || k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_OUTPUTS ||
+           k->type == QSNN_KEY_LAYER_INTS;
 }
 
 /* ---- ranges ---------------------------------------------------------------------------------- */
@@ -308,6 +320,16 @@ static int check_string(const qsnn_config_key *k, const char *s, char *err, size
     return 0;
 }
 
+static int check_layer_ints_count(int count, char *err, size_t n) {
+    if (count < 0 || count > QSNN_MAX_LAYERS) {
+        set_err(err, n, "needs 0..%d entries (one per layer), got %d", QSNN_MAX_LAYERS, count);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_list_count(const qsnn_config_key *k, int count, char *err, size_t n);
+
 static int check_hidden_count(int count, char *err, size_t n) {
     if (count < 1 || count > QSNN_MAX_LAYERS - 1) {
         set_err(err, n, "needs 1..%d hidden layer sizes, got %d", QSNN_MAX_LAYERS - 1, count);
@@ -357,6 +379,18 @@ int qsnn_config_key_check(const qsnn_config_key *k, const qsnn_config *cfg, char
             char r[128];
             if (check_number(k, m->sizes[i], r, sizeof r)) {
                 set_err(err, n, "entry %d = %d: %s", i + 1, m->sizes[i], r);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case QSNN_KEY_LAYER_INTS: {
+        const qsnn_layer_ints *li = p;
+        if (check_layer_ints_count(li->n, err, n)) return -1;
+        for (int i = 0; i < li->n; i++) {
+            char r[128];
+            if (check_number(k, li->v[i], r, sizeof r)) {
+                set_err(err, n, "entry %d = %d: %s", i + 1, li->v[i], r);
                 return -1;
             }
         }
@@ -439,16 +473,27 @@ static int parse_hidden_item(const qsnn_config_key *k, const char *item, int idx
 
 int qsnn_config_key_parse_list(const qsnn_config_key *k, qsnn_config *cfg, const char *const *items, int n_items,
                                char *err, size_t n) {
-    if (k->type != QSNN_KEY_HIDDEN) {
+    if (k->type != QSNN_KEY_HIDDEN && k->type != QSNN_KEY_LAYER_INTS) {
         set_err(err, n, "not a list");
         return -1;
     }
-    if (check_hidden_count(n_items, err, n)) return -1;
+    if (check_list_count(k, n_items, err, n)) return -1;
     int v[QSNN_MAX_LAYERS];
     for (int i = 0; i < n_items; i++)
         if (parse_hidden_item(k, items[i], i, &v[i], err, n)) return -1;
-    qsnn_config_set_hidden(cfg, v, n_items);
+    if (k->type == QSNN_KEY_HIDDEN) {
+        qsnn_config_set_hidden(cfg, v, n_items);
+    } else {
+        qsnn_layer_ints *li = field(k, cfg);
+        memset(li, 0, sizeof *li);
+        li->n = n_items;
+        memcpy(li->v, v, (size_t)n_items * sizeof *v);
+    }
     return 0;
+}
+
+static int check_list_count(const qsnn_config_key *k, int count, char *err, size_t n) {
+    return k->type == QSNN_KEY_HIDDEN ? check_hidden_count(count, err, n) : check_layer_ints_count(count, err, n);
 }
 
 static int parse_hidden_text(const qsnn_config_key *k, qsnn_config *cfg, const char *text, char *err, size_t n) {
@@ -476,7 +521,7 @@ static int parse_hidden_text(const qsnn_config_key *k, qsnn_config *cfg, const c
     char *p = buf;
     for (;;) {
         char *comma = strchr(p, ',');
-        if (count == QSNN_MAX_LAYERS) return check_hidden_count(QSNN_MAX_LAYERS, err, n);
+        if (count == QSNN_MAX_LAYERS) return check_list_count(k, QSNN_MAX_LAYERS + 1, err, n);
         items[count++] = p;
         if (!comma) break;
         *comma = 0;
@@ -485,7 +530,7 @@ static int parse_hidden_text(const qsnn_config_key *k, qsnn_config *cfg, const c
     if (count == 1) { /* "[]" or "" */
         const char *q = items[0];
         while (isspace((unsigned char)*q)) q++;
-        if (!*q) return check_hidden_count(0, err, n);
+        if (!*q) return qsnn_config_key_parse_list(k, cfg, items, 0, err, n);
     }
     return qsnn_config_key_parse_list(k, cfg, items, count, err, n);
 }
@@ -560,7 +605,8 @@ int qsnn_config_key_parse(const qsnn_config_key *k, qsnn_config *cfg, const char
         qsnn_config_key_set_index(k, cfg, idx);
         return 0;
     }
-    case QSNN_KEY_HIDDEN: return parse_hidden_text(k, cfg, text, err, n);
+    case QSNN_KEY_HIDDEN:
+    case QSNN_KEY_LAYER_INTS: return parse_hidden_text(k, cfg, text, err, n);
     }
     return -1;
 }
@@ -635,6 +681,14 @@ void qsnn_config_key_format(const qsnn_config_key *k, const qsnn_config *cfg, in
         const int count = (m->n_layers >= 1 && m->n_layers <= QSNN_MAX_LAYERS) ? m->n_layers - 1 : 0;
         for (int i = 0; i < count && len < n; i++)
             len += (size_t)snprintf(buf + len, n - len, "%s%d", i ? ", " : "", m->sizes[i]);
+        if (len < n) snprintf(buf + len, n - len, "]");
+        break;
+    }
+    case QSNN_KEY_LAYER_INTS: {
+        const qsnn_layer_ints *li = p;
+        size_t len = (size_t)snprintf(buf, n, "[");
+        for (int i = 0; i < li->n && i < QSNN_MAX_LAYERS && len < n; i++)
+            len += (size_t)snprintf(buf + len, n - len, "%s%d", i ? ", " : "", li->v[i]);
         if (len < n) snprintf(buf + len, n - len, "]");
         break;
     }

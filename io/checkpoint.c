@@ -150,7 +150,7 @@ static qsnn_status save_layer_info(qsnn_ctx *ctx, const char *path, qsnn_net *ne
     if (L->wq) {
         /* Computed from the current master weights (the network's own Ŵ and scales may predate the
          * last optimizer step), without touching the network. */
-        const qsnn_weight_quant_cfg *wc = &net->cfg.weight_quant;
+        const qsnn_weight_quant_cfg *wc = &L->wq_cfg;
         const size_t nw = (size_t)L->in * L->out;
         const int ns = qsnn_weight_quant_nscales(wc, L->out);
         codes = qsnn_malloc(ctx, nw * sizeof *codes);
@@ -184,7 +184,7 @@ static qsnn_status save_layer_info(qsnn_ctx *ctx, const char *path, qsnn_net *ne
     if (L->sq.enabled) {
         const qsnn_state_quant *q = &L->sq;
         if (q->built_theta != L->theta) { /* θ moved since the table was built: the levels for θ now */
-            if ((st = qsnn_state_quant_build(ctx, &net->cfg.state_quant, L->theta, &tmpq))) goto done;
+            if ((st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &tmpq))) goto done;
             q = &tmpq;
         }
         hsize_t n = (hsize_t)q->n;

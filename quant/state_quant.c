@@ -3,12 +3,12 @@
 #include <math.h>
 #include <string.h>
 
-static const char *grid_names[] = {"uniform", "threshold_centered", "zero_centered"};
+static const char *grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point"};
 
-const char *qsnn_grid_name(qsnn_grid g) { return (g >= 0 && g <= 2) ? grid_names[g] : "?"; }
+const char *qsnn_grid_name(qsnn_grid g) { return (g >= 0 && g < QSNN_GRID_COUNT) ? grid_names[g] : "?"; }
 
 int qsnn_grid_find(const char *name) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < QSNN_GRID_COUNT; i++)
         if (strcmp(name, grid_names[i]) == 0) return i;
     return -1;
 }
@@ -29,8 +29,12 @@ qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
     if (cfg->bits < 1 || cfg->bits > QSNN_STATE_MAX_BITS)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.bits = %d: must be 0 (off) or 1..%d", cfg->bits,
                          QSNN_STATE_MAX_BITS);
-    if (cfg->grid < 0 || cfg->grid > 2)
+    if (cfg->grid < 0 || cfg->grid >= QSNN_GRID_COUNT)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.grid: unknown grid %d", (int)cfg->grid);
+    if (cfg->grid == QSNN_GRID_FIXED_POINT && cfg->bits < 2)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                         "quant.state.bits = %d: the fixed_point grid needs at least 2 bits (a sign and a magnitude)",
+                         cfg->bits);
     if (!isfinite(cfg->lower_limit) || cfg->lower_limit <= -1.0f)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.lower_limit = %g: must be finite and > -1",
                          cfg->lower_limit);
@@ -40,7 +44,7 @@ qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
     if (!isfinite(cfg->multiplier) || cfg->multiplier < 0.0f || cfg->multiplier >= 1.0f)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.multiplier = %g: must be in [0, 1) (0 = default)",
                          cfg->multiplier);
-    if (cfg->grid != QSNN_GRID_UNIFORM) {
+    if (cfg->grid == QSNN_GRID_THRESHOLD_CENTERED || cfg->grid == QSNN_GRID_ZERO_CENTERED) {
         double lo = -(1.0 + cfg->lower_limit), hi = 1.0 + cfg->upper_limit;
         double c = cfg->grid == QSNN_GRID_THRESHOLD_CENTERED ? 1.0 : 0.0;
         int below, above;
@@ -54,6 +58,14 @@ qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
     return QSNN_OK;
 }
 
+int qsnn_fixed_point_step_exp(const qsnn_state_quant_cfg *cfg, double theta) {
+    const double top = theta * (1.0 + cfg->upper_limit), kmax = (double)((1 << (cfg->bits - 1)) - 1);
+    int e;
+    frexp(top / kmax, &e); /* top/kmax = m·2^e, m in [0.5, 1): 2^e >= top/kmax */
+    if (ldexp(1.0, e - 1) >= top / kmax) e--; /* an exact power of two */
+    return e;
+}
+
 qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, double theta, double *lv) {
     qsnn_status st = qsnn_state_quant_check(ctx, cfg);
     if (st) return st;
@@ -61,6 +73,11 @@ qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, do
         return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "state quantizer: threshold %g must be finite and > 0", theta);
     const int n = 1 << cfg->bits;
     const double lo = -theta * (1.0 + cfg->lower_limit), hi = theta * (1.0 + cfg->upper_limit);
+    if (cfg->grid == QSNN_GRID_FIXED_POINT) {
+        const int e = qsnn_fixed_point_step_exp(cfg, theta), half = n / 2;
+        for (int i = 0; i < n; i++) lv[i] = ldexp((double)(i - half), e);
+        return QSNN_OK;
+    }
     if (cfg->grid == QSNN_GRID_UNIFORM) {
         /* Symmetric evaluation from both ends, so both end levels are exact. */
         const double step = (hi - lo) / (n - 1);
@@ -104,7 +121,8 @@ qsnn_status qsnn_state_quant_build(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
     q->enabled = 1;
     q->lo = q->levels[0];
     q->hi = q->levels[n - 1];
-    q->uniform = cfg->grid == QSNN_GRID_UNIFORM;
+    q->uniform = cfg->grid == QSNN_GRID_UNIFORM || cfg->grid == QSNN_GRID_FIXED_POINT;
+    q->step_exp = cfg->grid == QSNN_GRID_FIXED_POINT ? qsnn_fixed_point_step_exp(cfg, theta) : 0;
     q->inv_step = q->uniform ? (float)((n - 1) / ((double)q->hi - q->lo)) : 0.0f;
     q->ste_clip = cfg->ste_clip;
     q->built_theta = theta;

@@ -6,7 +6,16 @@
 
 #include "core/context.h"
 
-typedef enum { QSNN_GRID_UNIFORM = 0, QSNN_GRID_THRESHOLD_CENTERED = 1, QSNN_GRID_ZERO_CENTERED = 2 } qsnn_grid;
+/* fixed_point: levels k·Δ for k in [-2^(b-1), 2^(b-1)-1] with Δ a power of two, the smallest that reaches
+ * θ(1 + upper_limit) (lower_limit unused: the range is the signed integer range). Its codes are the
+ * integers k, so states run in integer arithmetic (quantizers.md §8); needs b >= 2. */
+typedef enum {
+    QSNN_GRID_UNIFORM = 0,
+    QSNN_GRID_THRESHOLD_CENTERED = 1,
+    QSNN_GRID_ZERO_CENTERED = 2,
+    QSNN_GRID_FIXED_POINT = 3
+} qsnn_grid;
+#define QSNN_GRID_COUNT 4
 
 #define QSNN_STATE_MAX_BITS 16
 
@@ -28,6 +37,7 @@ typedef struct qsnn_state_quant {
     float inv_step; /* (n-1)/(hi-lo) when uniform */
     int ste_clip;
     float built_theta; /* θ the table was built for */
+    int step_exp;      /* fixed_point only: Δ = 2^step_exp */
     qsnn_state_quant_cfg cfg;
 } qsnn_state_quant;
 
@@ -36,6 +46,8 @@ const char *qsnn_grid_name(qsnn_grid g);
 int qsnn_grid_find(const char *name);
 /* The default r for a bit width (specs/neurons.md). */
 double qsnn_grid_default_multiplier(int bits);
+/* fixed_point grids: the exponent e of the step Δ = 2^e for threshold theta. */
+int qsnn_fixed_point_step_exp(const qsnn_state_quant_cfg *cfg, double theta);
 
 /* Checks a configuration; message names the offending field. */
 qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg);

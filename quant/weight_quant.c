@@ -16,8 +16,8 @@ const char *qsnn_weight_quant_names(void) { return "uniform_symmetric"; }
 
 qsnn_status qsnn_weight_quant_check(qsnn_ctx *ctx, const qsnn_weight_quant_cfg *cfg) {
     if (cfg->bits == 0) return QSNN_OK;
-    if (cfg->bits < 2 || cfg->bits > 16)
-        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.bits = %d: must be 0 (off) or 2..16", cfg->bits);
+    if (cfg->bits < 1 || cfg->bits > 16)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.bits = %d: must be 0 (off) or 1..16", cfg->bits);
     if (cfg->granularity != QSNN_WQ_PER_TENSOR && cfg->granularity != QSNN_WQ_PER_CHANNEL)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.granularity: unknown value %d", (int)cfg->granularity);
     if (!qsnn_weight_quant_find(cfg->method))

@@ -13,9 +13,10 @@
 typedef enum { QSNN_WQ_PER_TENSOR = 0, QSNN_WQ_PER_CHANNEL = 1 } qsnn_wq_granularity;
 
 typedef struct qsnn_weight_quant_cfg {
-    int bits;                        /* 0 = off; 2..16 */
+    int bits;                        /* 0 = off; 1..16 (1: binary ±s with s = mean|w|) */
     qsnn_wq_granularity granularity; /* one scale per tensor or per output neuron (row) */
     char method[32];                 /* registry name; "uniform_symmetric" */
+    int pow2;                        /* scales are powers of two (rescaling becomes a shift) */
 } qsnn_weight_quant_cfg;
 
 typedef struct qsnn_weight_quant_ops {
@@ -37,7 +38,7 @@ static inline int qsnn_weight_quant_nscales(const qsnn_weight_quant_cfg *cfg, in
     return cfg->granularity == QSNN_WQ_PER_CHANNEL ? out : 1;
 }
 
-/* The uniform symmetric quantizer (min-max range, codes in [-2^(b-1), 2^(b-1)-1]). */
+/* The uniform symmetric quantizer (min-max range, codes in [-2^(b-1), 2^(b-1)-1]; 1 bit: codes ±1). */
 extern const qsnn_weight_quant_ops qsnn_wq_uniform_symmetric;
 
 #endif

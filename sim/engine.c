@@ -2,6 +2,7 @@
 #include "sim/spike_scan.h"
 
 #include "sim/gemm.h"
+#include <math.h>
 #include <string.h>
 
 #define BLOCK QSNN_NEURON_BLOCK
@@ -34,6 +35,8 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
             bytes += qsnn_arena_round(w) + (train ? qsnn_arena_round(QSNN_SPARSE_CHUNKS * w) : 0);
         }
     }
+    const size_t xq_bytes = (size_t)T * max_B * net->cfg.n_inputs * sizeof(float);
+    if (qsnn_net_input_bits(&net->cfg)) bytes += qsnn_arena_round(xq_bytes);
     bytes += qsnn_arena_round(n_blocks(max_n) * sizeof(qsnn_neuron_pgrad));
     bytes += qsnn_arena_round(n_blocks(max_n) * sizeof(double));
     qsnn_workspace *ws = qsnn_calloc(ctx, 1, sizeof *ws);
@@ -62,6 +65,7 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
             if (train) b->gw_part = qsnn_arena_alloc(ws->arena, QSNN_SPARSE_CHUNKS * w);
         }
     }
+    if (qsnn_net_input_bits(&net->cfg)) ws->xq = qsnn_arena_alloc(ws->arena, xq_bytes);
     ws->n_pg = n_blocks(max_n);
     ws->pg = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(qsnn_neuron_pgrad));
     ws->spikes = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(double));
@@ -82,7 +86,7 @@ static void dense_forward(const qsnn_layer *L, const float *X, int rows, float *
     float beta = 0.0f;
     if (L->b) {
         #pragma omp parallel for schedule(static)
-        for (int r = 0; r < rows; r++) memcpy(cur + (size_t)r * L->out, L->b, (size_t)L->out * sizeof(float));
+        for (int r = 0; r < rows; r++) memcpy(cur + (size_t)r * L->out, L->bias_fwd, (size_t)L->out * sizeof(float));
         beta = 1.0f;
     }
     qsnn_sgemm(CblasNoTrans, CblasTrans, rows, L->out, L->in, 1.0f, X, L->in, L->Wq, L->in, beta, cur,
@@ -102,7 +106,7 @@ static void sparse_forward(const qsnn_layer *L, const float *X, int rows, float 
         #pragma omp for schedule(static)
         for (int r = 0; r < rows; r++) {
             float acc[QSNN_SPARSE_MAX_OUT];
-            for (int o = 0; o < op; o++) acc[o] = (L->b && o < out) ? L->b[o] : 0.0f;
+            for (int o = 0; o < op; o++) acc[o] = (L->b && o < out) ? L->bias_fwd[o] : 0.0f;
             const float *x = X + (size_t)r * in;
             const int nz = qsnn_nonzero_indices(x, in, idx);
             for (int k = 0; k < nz; k++) {
@@ -151,10 +155,24 @@ static void sparse_weight_grad(const qsnn_layer *L, const float *X, const float 
         }
 }
 
+void qsnn_input_quant(int bits, const float *x, float *xq, size_t n) {
+    const float up = ldexpf(1.0f, bits), down = ldexpf(1.0f, -bits);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        const float k = nearbyintf(x[i] * up);
+        xq[i] = (k < 0.0f ? 0.0f : (k > up ? up : k)) * down;
+    }
+}
+
 static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B, int keep) {
     if (B < 1 || B > ws->max_B)
         return qsnn_fail(net->ctx, QSNN_ERR_ARG, "forward: batch %d outside the workspace's 1..%d", B, ws->max_B);
     const int T = ws->T;
+    const int xbits = qsnn_net_input_bits(&net->cfg);
+    if (xbits) {
+        qsnn_input_quant(xbits, x, ws->xq, (size_t)(x_static ? B : T * B) * net->cfg.n_inputs);
+        x = ws->xq;
+    }
     ws->B = B;
     ws->kept = keep;
     ws->x = x;
@@ -242,7 +260,7 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
                 }
             }
         }
-        if (L->wq) L->wq->backward(&net->cfg.weight_quant, L->W, L->w_scales, L->out, L->in, L->gW);
+        if (L->wq) L->wq->backward(&L->wq_cfg, L->W, L->w_scales, L->out, L->in, L->gW);
         if (l > 0)
             qsnn_sgemm(CblasNoTrans, CblasNoTrans, rows, L->in, L->out, 1.0f, b->gcur, L->out, L->Wq,
                         L->in, 0.0f, ws->buf[l - 1].gS, L->in);

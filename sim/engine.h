@@ -30,7 +30,8 @@ typedef struct qsnn_workspace {
     int B;          /* batch of the last forward */
     int in_static;  /* whether the last forward's input was static */
     int kept;       /* whether the last forward kept every membrane (backward needs them) */
-    const float *x; /* the last forward's input (borrowed) */
+    const float *x; /* the last forward's input (borrowed), or xq */
+    float *xq;      /* the input on its grid, [T][B][in] at most (NULL when inputs are not quantized) */
     qsnn_layer_buf buf[QSNN_MAX_LAYERS];
     qsnn_neuron_pgrad *pg; /* per-block partial parameter gradients */
     double *spikes;        /* per-block spike sums of the layer being run */
@@ -51,6 +52,11 @@ qsnn_status qsnn_forward_infer(qsnn_net *net, qsnn_workspace *ws, const float *x
 /* Gradients of the loss wrt the output layer's spikes and/or membranes ([T][B][out], either may be NULL);
  * writes the gradients of every parameter (overwriting). */
 qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out, const float *gU_out);
+
+/* The input activation quantizer: xq = clamp(round_half_even(x·2^bits), 0, 2^bits) / 2^bits, so inputs
+ * in [0, 1] land on the grid k/2^bits (pixels/255 at 8 bits: the codes are the pixel values, bar rounding
+ * of p·256/255, and spikes 0/1 stay exact). */
+void qsnn_input_quant(int bits, const float *x, float *xq, size_t n);
 
 /* Mean firing rate (spikes per neuron per step) of layer l in the last forward. */
 double qsnn_layer_rate(const qsnn_workspace *ws, const qsnn_net *net, int l);

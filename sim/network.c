@@ -26,6 +26,10 @@ void qsnn_net_cfg_default(qsnn_net_cfg *cfg) {
     cfg->weight_quant.bits = 0;
     cfg->weight_quant.granularity = QSNN_WQ_PER_CHANNEL; /* per output neuron: 4-bit QAT keeps ~0.5 point more than per tensor */
     snprintf(cfg->weight_quant.method, sizeof cfg->weight_quant.method, "uniform_symmetric");
+    cfg->weight_quant.pow2 = 0;
+    cfg->weight_layer_bits.n = cfg->state_layer_bits.n = 0;
+    cfg->input_bits = 0;
+    cfg->integer = 0;
 }
 
 qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
@@ -50,9 +54,53 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.surrogate: unknown surrogate %d", (int)p->surrogate);
     if (!(p->slope > 0.0f) || !isfinite(p->slope))
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.surrogate_slope = %g: must be finite and > 0", p->slope);
-    qsnn_status st = qsnn_state_quant_check(ctx, &cfg->state_quant);
-    if (st) return st;
-    return qsnn_weight_quant_check(ctx, &cfg->weight_quant);
+    const qsnn_layer_ints *lists[2] = {&cfg->weight_layer_bits, &cfg->state_layer_bits};
+    const char *list_keys[2] = {"quant.weight.layer_bits", "quant.state.layer_bits"};
+    for (int k = 0; k < 2; k++)
+        if (lists[k]->n && lists[k]->n != cfg->n_layers)
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s has %d entries, the model has %d layers", list_keys[k],
+                             lists[k]->n, cfg->n_layers);
+    if (cfg->input_bits < 0 || cfg->input_bits > 16)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.input.bits = %d: must be 0 (off) or 1..16", cfg->input_bits);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        qsnn_state_quant_cfg sc = cfg->state_quant;
+        qsnn_weight_quant_cfg wc = cfg->weight_quant;
+        sc.bits = qsnn_net_cfg_state_bits(cfg, l);
+        wc.bits = qsnn_net_cfg_weight_bits(cfg, l);
+        qsnn_status st = qsnn_state_quant_check(ctx, &sc);
+        if (!st) st = qsnn_weight_quant_check(ctx, &wc);
+        if (st) {
+            if (!cfg->weight_layer_bits.n && !cfg->state_layer_bits.n) return st;
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", qsnn_last_error(ctx));
+            return qsnn_fail(ctx, st, "layer %d: %s", l, msg);
+        }
+        if (cfg->integer) {
+            if (!wc.bits || !sc.bits)
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                                 "quant.integer: layer %d has float %s; integer-exact models quantize every layer's "
+                                 "weights and states",
+                                 l, !wc.bits && !sc.bits ? "weights and states" : (!wc.bits ? "weights" : "states"));
+            if (sc.grid != QSNN_GRID_FIXED_POINT)
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                                 "quant.integer needs quant.state.grid = fixed_point (got %s): only that grid's "
+                                 "levels are integers",
+                                 qsnn_grid_name(sc.grid));
+        }
+    }
+    return QSNN_OK;
+}
+
+int qsnn_net_input_bits(const qsnn_net_cfg *cfg) {
+    return cfg->input_bits ? cfg->input_bits : (cfg->integer ? 8 : 0);
+}
+
+int qsnn_net_cfg_weight_bits(const qsnn_net_cfg *cfg, int l) {
+    return cfg->weight_layer_bits.n ? cfg->weight_layer_bits.v[l] : cfg->weight_quant.bits;
+}
+
+int qsnn_net_cfg_state_bits(const qsnn_net_cfg *cfg, int l) {
+    return cfg->state_layer_bits.n ? cfg->state_layer_bits.v[l] : cfg->state_quant.bits;
 }
 
 qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **out) {
@@ -76,8 +124,15 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
             L->b = qsnn_calloc(ctx, L->out, sizeof(float));
             L->gb = qsnn_calloc(ctx, L->out, sizeof(float));
             if (!L->b || !L->gb) goto oom;
+            L->bias_fwd = L->b;
+            if (cfg->integer && !(L->bias_fwd = qsnn_calloc(ctx, L->out, sizeof(float)))) goto oom;
         }
-        if (cfg->weight_quant.bits) {
+        L->wq_cfg = cfg->weight_quant;
+        L->wq_cfg.bits = qsnn_net_cfg_weight_bits(cfg, l);
+        L->wq_cfg.pow2 |= cfg->integer;
+        L->sq_cfg = cfg->state_quant;
+        L->sq_cfg.bits = qsnn_net_cfg_state_bits(cfg, l);
+        if (L->wq_cfg.bits) {
             L->wq = qsnn_weight_quant_find(cfg->weight_quant.method);
             L->Wq = qsnn_calloc(ctx, nw, sizeof(float));
             L->w_scales = qsnn_calloc(ctx, L->out, sizeof(float));
@@ -109,6 +164,7 @@ void qsnn_net_destroy(qsnn_net **pnet) {
     for (int l = 0; l < net->n_layers; l++) {
         qsnn_layer *L = &net->layer[l];
         if (L->Wq != L->W) qsnn_free(ctx, L->Wq);
+        if (L->bias_fwd != L->b) qsnn_free(ctx, L->bias_fwd);
         qsnn_free(ctx, L->W);
         qsnn_free(ctx, L->gW);
         qsnn_free(ctx, L->b);
@@ -144,6 +200,24 @@ static int64_t first_nonfinite(const float *v, size_t n) {
     return -1;
 }
 
+/* Puts β, θ and the bias on grids where every float operation of the forward pass is exact
+ * (quantizers.md §8): β = m/2^8, θ a multiple of the state step Δ, the bias a multiple of the
+ * accumulator unit s_w·s_x (s_x = 2^-input_bits for the first layer, 1 for spike inputs). */
+static void integer_exact(qsnn_net *net, int l) {
+    qsnn_layer *L = &net->layer[l];
+    L->np.beta = ldexpf(nearbyintf(ldexpf(L->np.beta, QSNN_INT_BETA_BITS)), -QSNN_INT_BETA_BITS);
+    const int e = L->sq.step_exp;
+    float k = nearbyintf(ldexpf(L->theta, -e));
+    L->np.theta = ldexpf(k < 1.0f ? 1.0f : k, e);
+    if (!L->b) return;
+    const int sx = l == 0 ? -qsnn_net_input_bits(&net->cfg) : 0;
+    const int per_ch = L->wq_cfg.granularity == QSNN_WQ_PER_CHANNEL;
+    for (int o = 0; o < L->out; o++) {
+        const float unit = ldexpf(L->w_scales[per_ch ? o : 0], sx);
+        L->bias_fwd[o] = unit * nearbyintf(L->b[o] / unit);
+    }
+}
+
 qsnn_status qsnn_net_prepare(qsnn_net *net) {
     qsnn_ctx *ctx = net->ctx;
     for (int l = 0; l < net->n_layers; l++) {
@@ -161,11 +235,12 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         L->np = net->cfg.neuron_params;
         L->np.beta = L->beta;
         L->np.theta = L->theta;
-        if (L->wq) L->wq->forward(&net->cfg.weight_quant, L->W, L->out, L->in, L->Wq, L->w_scales);
-        if (net->cfg.state_quant.bits && (!L->sq.enabled || L->sq.built_theta != L->theta)) {
-            qsnn_status st = qsnn_state_quant_build(ctx, &net->cfg.state_quant, L->theta, &L->sq);
+        if (L->wq) L->wq->forward(&L->wq_cfg, L->W, L->out, L->in, L->Wq, L->w_scales);
+        if (L->sq_cfg.bits && (!L->sq.enabled || L->sq.built_theta != L->theta)) {
+            qsnn_status st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &L->sq);
             if (st) return st;
         }
+        if (net->cfg.integer) integer_exact(net, l);
     }
     return QSNN_OK;
 }

@@ -12,6 +12,15 @@
 
 #define QSNN_MAX_LAYERS 8
 
+/* A per-layer list of integers (n = 0: not given, every layer uses the network-wide value). */
+typedef struct qsnn_layer_ints {
+    int n;
+    int v[QSNN_MAX_LAYERS];
+} qsnn_layer_ints;
+
+/* Fractional bits of the leak β in integer-exact models (quant.integer): β = m / 2^8. */
+#define QSNN_INT_BETA_BITS 8
+
 typedef struct qsnn_net_cfg {
     int n_inputs;                 /* 784 for 28x28 images */
     int n_layers;                 /* dense layers, the last one is the output */
@@ -20,13 +29,21 @@ typedef struct qsnn_net_cfg {
     qsnn_neuron_params neuron_params;
     int learn_beta, learn_theta;  /* per layer, learned by the optimizer */
     int bias;                     /* dense layers have a bias */
-    qsnn_state_quant_cfg state_quant;
-    qsnn_weight_quant_cfg weight_quant;
+    qsnn_state_quant_cfg state_quant;   /* bits: every layer, unless state_layer_bits is given */
+    qsnn_weight_quant_cfg weight_quant; /* bits: every layer, unless weight_layer_bits is given */
+    qsnn_layer_ints weight_layer_bits, state_layer_bits; /* per-layer bit widths (0 = float) */
+    int input_bits; /* 0 = off; else inputs in [0, 1] go to the grid k / 2^input_bits (activation quantizer) */
+    /* Integer-exact fake quantization (quantizers.md §8): power-of-two weight scales, the fixed_point
+     * state grid, β with QSNN_INT_BETA_BITS fractional bits, biases and θ on the accumulator grid and
+     * 8-bit inputs, so that every float operation of the forward pass is exact and the integer engine
+     * (sim/int_engine.h) reproduces it spike for spike. */
+    int integer;
 } qsnn_net_cfg;
 
 typedef struct qsnn_layer {
     int in, out;
     float *W, *b;        /* master weights [out][in] and bias [out] (b NULL without bias) */
+    float *bias_fwd;     /* the bias the forward pass adds: b, or its copy on the accumulator grid (integer) */
     float *Wq;           /* forward weights: fake-quantized copy, or W itself when weights are float */
     float *w_scales;     /* weight quantizer scales (1 or out), NULL when float */
     float *gW, *gb;      /* gradients of the master parameters */
@@ -35,6 +52,8 @@ typedef struct qsnn_layer {
     qsnn_neuron_params np; /* the parameters in effect for the current step (β clamped) */
     const qsnn_neuron_ops *ops;
     const qsnn_weight_quant_ops *wq;
+    qsnn_weight_quant_cfg wq_cfg;   /* this layer's weight quantizer settings (bits per layer) */
+    qsnn_state_quant_cfg sq_cfg;    /* this layer's state quantizer settings */
     qsnn_state_quant sq;
 } qsnn_layer;
 
@@ -59,6 +78,11 @@ typedef struct qsnn_param {
 void qsnn_net_cfg_default(qsnn_net_cfg *cfg);
 /* Validates sizes, names and ranges; the message names the config key. */
 qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg);
+/* Bit widths of layer l after per-layer overrides (0 = float). */
+int qsnn_net_cfg_weight_bits(const qsnn_net_cfg *cfg, int l);
+int qsnn_net_cfg_state_bits(const qsnn_net_cfg *cfg, int l);
+/* Fractional bits of the input grid in effect: input_bits, or 8 for integer-exact models. */
+int qsnn_net_input_bits(const qsnn_net_cfg *cfg);
 
 qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **out);
 void qsnn_net_destroy(qsnn_net **net);

@@ -275,6 +275,58 @@ Test(config, set_hidden_list) {
     cr_expect_eq(cfg.model.n_layers, 4, "failed --set left the list alone");
 }
 
+Test(config, per_layer_bits) {
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_bits=[8, 4]"), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.weight_layer_bits.n, 2);
+    cr_expect_eq(cfg.model.weight_layer_bits.v[0], 8);
+    cr_expect_eq(cfg.model.weight_layer_bits.v[1], 4);
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_net_cfg_weight_bits(&cfg.model, 0), 8);
+    cr_expect_eq(qsnn_net_cfg_weight_bits(&cfg.model, 1), 4);
+    cr_expect_eq(qsnn_net_cfg_state_bits(&cfg.model, 1), 0, "no per-layer list: the network-wide value");
+    /* the list must name every layer */
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.layer_bits=4"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.state.layer_bits has 1 entries, the model has 2 layers");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.layer_bits=[]"), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.state_layer_bits.n, 0);
+    /* a per-layer value the grid cannot take names the layer */
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.layer_bits=[1, 4]"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.grid=fixed_point"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("layer 0: quant.state.bits = 1: the fixed_point grid needs at least 2 bits");
+    cr_expect_neq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_bits=[1,2,3,4,5,6,7,8,9]"), QSNN_OK);
+    assert_msg_has("0..8 entries");
+    /* from YAML */
+    const char *f = write_file("lb.yaml", "quant:\n  weight:\n    layer_bits: [2, 16]\n  state:\n    layer_bits: [x]\n");
+    cr_expect_neq(qsnn_config_load_file(ctx, &cfg, f), QSNN_OK);
+    assert_msg_has("lb.yaml:5: quant.state.layer_bits: entry 1 'x' is not an integer");
+    f = write_file("lb2.yaml", "quant:\n  weight:\n    layer_bits: [2, 16]\n");
+    cr_assert_eq(qsnn_config_load_file(ctx, &cfg, f), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.weight_layer_bits.v[1], 16);
+    f = write_file("lb3.yaml", "quant:\n  weight:\n    layer_bits: 4\n");
+    cr_expect_neq(qsnn_config_load_file(ctx, &cfg, f), QSNN_OK);
+    assert_msg_has("lb3.yaml:3: quant.weight.layer_bits: expected a list of integers such as [8, 4]");
+}
+
+Test(config, integer_resolves_its_requirements) {
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.integer=true"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.bits=4"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.bits=8"), QSNN_OK, "%s", err());
+    qsnn_config_resolve(&cfg);
+    cr_expect_eq(cfg.model.weight_quant.pow2, 1);
+    cr_expect_eq(cfg.model.state_quant.grid, QSNN_GRID_FIXED_POINT);
+    cr_expect_eq(cfg.model.input_bits, 8);
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.grid=threshold_centered"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.integer needs quant.state.grid = fixed_point (got threshold_centered)");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.grid=fixed_point"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_bits=[4, 0]"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.integer: layer 1 has float weights");
+}
+
 Test(config, set_surrogate_then_default_slope) {
     cr_assert_eq(qsnn_config_set(ctx, &cfg, "model.surrogate=soft"), QSNN_OK, "%s", err());
     qsnn_config resolved = cfg;
@@ -293,7 +345,9 @@ Test(config, dump_round_trip_is_identical) {
         "model.reset=zero", "model.learn_threshold=true", "model.surrogate=fast_sigmoid",
         "quant.state.bits=3", "quant.state.grid=zero_centered", "quant.state.lower_limit=0.3",
         "quant.state.upper_limit=0.1", "quant.state.multiplier=0.7", "quant.state.ste_clip=true",
-        "quant.weight.bits=8", "data.dir=/data/with \"quotes\" and \\ back", "data.encoding=rate",
+        "quant.weight.bits=8", "quant.weight.layer_bits=[1, 4, 8, 0]", "quant.state.layer_bits=[3,4,0,16]",
+        "quant.weight.pow2=true", "quant.input.bits=6",
+        "data.dir=/data/with \"quotes\" and \\ back", "data.encoding=rate",
         "train.lr=3.3333333e-4", "train.weight_decay=1e-5", "train.schedule=constant", "run.seed=7",
         "run.threads=2", "run.out=out dir: #x",
     };
@@ -325,6 +379,7 @@ Test(config, dump_round_trip_is_identical) {
                *pd = strstr(yaml, "\ndata:\n"), *pt = strstr(yaml, "\ntrain:\n"), *pr = strstr(yaml, "\nrun:\n");
     cr_expect(pm && pq && pd && pt && pr && pm < pq && pq < pd && pd < pt && pt < pr, "section order:\n%s", yaml);
     cr_expect(strstr(yaml, "  hidden: [300, 100, 50]\n") != NULL);
+    cr_expect(strstr(yaml, "    layer_bits: [1, 4, 8, 0]\n") != NULL, "%s", yaml);
     qsnn_free(ctx, yaml);
 }
 
@@ -502,7 +557,8 @@ Test(config, set_out_of_range_values) {
         {"train.lr=-1", "train.lr=-1: must be > 0"},
         {"train.lr=0", "must be > 0"},
         {"quant.state.bits=17", "quant.state.bits=17: must be in 0..16"},
-        {"quant.weight.bits=1", "quant.weight.bits=1: must be 0 (off) or 2..16"},
+        {"quant.weight.bits=17", "quant.weight.bits=17: must be 0 (off) or 1..16"},
+        {"quant.weight.layer_bits=[4,17]", "quant.weight.layer_bits=[4,17]: entry 2 = 17: must be 0 (off) or 1..16"},
         {"model.beta=1.5", "model.beta=1.5: must be in [0, 1]"},
         {"data.steps=0", "data.steps=0: must be in 1..100000"},
         {"train.batch=-5", "train.batch=-5: must be in 1..65536"},

@@ -194,3 +194,74 @@ Test(weight_quant, straight_through_backward) {
     cr_expect_eq(g2[0], 0.0f);
     cr_expect_eq(g2[1], 0.0f);
 }
+
+Test(weight_quant, one_bit_is_sign_times_mean_magnitude) {
+    qsnn_weight_quant_cfg cfg = {.bits = 1, .granularity = QSNN_WQ_PER_CHANNEL, .method = "uniform_symmetric"};
+    const qsnn_weight_quant_ops *ops = qsnn_weight_quant_find("uniform_symmetric");
+    const float W[8] = {0.5f, -1.0f, 0.25f, 0.0f, 0.1f, -0.3f, 0.2f, -0.4f};
+    float Wq[8], s[2], g[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int32_t c[8];
+    ops->forward(&cfg, W, 2, 4, Wq, s);
+    ops->codes(&cfg, W, s, 2, 4, c);
+    cr_expect_float_eq(s[0], 0.4375f, 1e-7, "mean |w| of row 0");
+    cr_expect_float_eq(s[1], 0.25f, 1e-7, "mean |w| of row 1");
+    const int32_t want[8] = {1, -1, 1, 1, 1, -1, 1, -1};
+    for (int i = 0; i < 8; i++) {
+        cr_expect_eq(c[i], want[i], "code %d", i);
+        cr_expect_eq(Wq[i], s[i / 4] * (float)c[i]);
+    }
+    ops->backward(&cfg, W, s, 2, 4, g);
+    for (int i = 0; i < 8; i++) cr_expect_eq(g[i], (float)(i + 1), "binary weights: straight through everywhere");
+}
+
+Test(weight_quant, pow2_scales_are_powers_of_two_covering_the_range) {
+    qsnn_weight_quant_cfg cfg = {.bits = 4, .granularity = QSNN_WQ_PER_CHANNEL, .method = "uniform_symmetric",
+                                 .pow2 = 1};
+    const qsnn_weight_quant_ops *ops = qsnn_weight_quant_find("uniform_symmetric");
+    /* row maxima 0.7 (0.7/7 = 0.1 -> 0.125), 0.875 (0.875/7 = 0.125 exactly: kept), 0.3 (-> 0.0625) */
+    const float W[6] = {0.7f, -0.2f, 0.875f, 0.1f, -0.3f, 0.01f};
+    float Wq[6], s[3];
+    int32_t c[6];
+    ops->forward(&cfg, W, 3, 2, Wq, s);
+    ops->codes(&cfg, W, s, 3, 2, c);
+    cr_expect_eq(s[0], 0.125f);
+    cr_expect_eq(s[1], 0.125f, "an exact power of two is kept, not doubled");
+    cr_expect_eq(s[2], 0.0625f);
+    for (int i = 0; i < 6; i++) {
+        cr_expect_eq(Wq[i], s[i / 2] * (float)c[i]);
+        cr_expect(c[i] >= -8 && c[i] <= 7);
+    }
+    cr_expect_eq(c[0], 6, "0.7/0.125 = 5.6 -> 6");
+    cfg.bits = 1; /* binary: the nearest power of two in log2 (mean 0.45 -> 0.5; 0.14 -> 0.125) */
+    const float Wb[4] = {0.4f, -0.5f, 0.13f, -0.15f};
+    float Wbq[4], sb[2];
+    ops->forward(&cfg, Wb, 2, 2, Wbq, sb);
+    cr_expect_eq(sb[0], 0.5f);
+    cr_expect_eq(sb[1], 0.125f);
+}
+
+Test(state_grid, fixed_point_levels_are_integer_multiples_of_a_power_of_two) {
+    qsnn_ctx *ctx = NULL;
+    cr_assert_eq(qsnn_ctx_create(NULL, 1, 0, &ctx), QSNN_OK);
+    qsnn_state_quant_cfg cfg = {.bits = 4, .grid = QSNN_GRID_FIXED_POINT, .upper_limit = 0.2};
+    qsnn_state_quant q = {0};
+    /* θ = 1: top 1.2 over 7 steps = 0.171 -> Δ = 0.25; levels -2 .. 1.75 */
+    cr_assert_eq(qsnn_state_quant_build(ctx, &cfg, 1.0f, &q), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_expect_eq(q.n, 16);
+    cr_expect_eq(q.step_exp, -2);
+    for (int i = 0; i < 16; i++) cr_expect_eq(q.levels[i], 0.25f * (float)(i - 8));
+    cr_expect_eq(qsnn_state_quant_ref(&q, 0.125f), 0.0f, "a tie goes to the lower level");
+    cr_expect_eq(qsnn_state_quant_apply(&q, 0.375f), 0.25f);
+    cr_expect_eq(qsnn_state_quant_apply(&q, 9.0f), 1.75f, "saturates at the top code");
+    /* 8 bits, θ = 0.5: top 0.6 / 127 -> Δ = 2^-7 */
+    cfg.bits = 8;
+    cr_assert_eq(qsnn_state_quant_build(ctx, &cfg, 0.5f, &q), QSNN_OK);
+    cr_expect_eq(q.step_exp, -7);
+    cr_expect_eq(q.levels[0], -1.0f);
+    cr_expect_eq(q.levels[255], 127.0f / 128.0f);
+    cfg.bits = 1;
+    cr_expect_eq(qsnn_state_quant_build(ctx, &cfg, 1.0f, &q), QSNN_ERR_CONFIG);
+    cr_expect(strstr(qsnn_last_error(ctx), "at least 2 bits") != NULL, "%s", qsnn_last_error(ctx));
+    qsnn_state_quant_free(ctx, &q);
+    qsnn_ctx_destroy(&ctx);
+}
