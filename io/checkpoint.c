@@ -1,4 +1,5 @@
 #include "io/checkpoint.h"
+#include "io/h5atomic.h"
 #include "io/h5util.h"
 
 #include <errno.h>
@@ -302,15 +303,6 @@ static qsnn_status save_contents(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_
     return st;
 }
 
-/* fsync a file or directory by name; returns 0 or an errno value. */
-static int sync_path(const char *p, int dir) {
-    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0) return errno;
-    int e = fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    return e;
-}
-
 qsnn_status qsnn_checkpoint_save(qsnn_ctx *ctx, const char *path, qsnn_net *net, const char *config_yaml,
                                  const qsnn_ckpt_meta *meta) {
     return qsnn_checkpoint_save_resumable(ctx, path, net, config_yaml, meta, NULL);
@@ -344,65 +336,11 @@ qsnn_status qsnn_checkpoint_save_with_history(qsnn_ctx *ctx, const char *path, q
             return st;
         }
     }
-    const size_t tlen = strlen(path) + 32;
-    char *tmp = qsnn_malloc(ctx, tlen);
-    if (!tmp) {
-        qsnn_free(ctx, opt_names);
-        qsnn_free(ctx, opt_pidx);
-        return QSNN_ERR_NOMEM;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
-    qsnn_status st = QSNN_OK;
-    hid_t f = -1;
-    /* Create it ourselves first: a missing directory or a permission problem then reads as the
-     * system's one-line reason rather than HDF5's. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) {
-        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot create the temporary file %s: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    close(fd);
-    f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) {
-        char what[600];
-        snprintf(what, sizeof what, "cannot create the temporary file %s", tmp);
-        st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, what);
-        goto fail;
-    }
-    if ((st = save_contents(ctx, path, f, net, config_yaml, meta, optim, opt_names, opt_pidx, hist))) goto fail;
-    st = qsnn_h5_close(ctx, path, f); /* flush + close */
-    f = -1;
-    if (st) goto fail;
-    int e = sync_path(tmp, 0);
-    if (e) {
-        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot sync the temporary file %s: %s", path, tmp, strerror(e));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot rename %s to it: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    { /* make the rename itself durable (best effort) */
-        char *dir = qsnn_malloc(ctx, strlen(path) + 2);
-        if (dir) {
-            strcpy(dir, path);
-            char *slash = strrchr(dir, '/');
-            if (!slash) strcpy(dir, ".");
-            else if (slash == dir) dir[1] = 0;
-            else *slash = 0;
-            sync_path(dir, 1);
-            qsnn_free(ctx, dir);
-        }
-    }
-    qsnn_free(ctx, tmp);
-    qsnn_free(ctx, opt_names);
-    qsnn_free(ctx, opt_pidx);
-    return QSNN_OK;
-fail:
-    if (f >= 0) H5Fclose(f); /* direct call: keep the message already recorded */
-    if (fd >= 0) unlink(tmp); /* only a file this call created */
-    qsnn_free(ctx, tmp);
+    qsnn_h5_atomic out;
+    qsnn_status st = qsnn_h5_atomic_create(ctx, path, &out);
+    if (!st) st = save_contents(ctx, path, out.fid, net, config_yaml, meta, optim, opt_names, opt_pidx, hist);
+    if (!st) st = qsnn_h5_atomic_commit(ctx, &out);
+    else qsnn_h5_atomic_abort(ctx, &out);
     qsnn_free(ctx, opt_names);
     qsnn_free(ctx, opt_pidx);
     return st;

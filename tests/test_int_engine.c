@@ -9,6 +9,8 @@
 
 #include "core/rng.h"
 #include "datasets/idx.h"
+#include "io/int_model.h"
+#include <hdf5.h>
 #include "sim/int_engine.h"
 #include "test_util.h"
 #include "train/int_eval.h"
@@ -229,4 +231,75 @@ Test(int_engine, eval_integer_on_the_command_line, .timeout = 120) {
     free(out);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* ---- the integer model file -------------------------------------------------------------------- */
+
+static void read_i64_ds(hid_t g, const char *name, int64_t *out) {
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    cr_assert_geq(d, 0, "dataset %s", name);
+    cr_assert_geq(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), 0);
+    H5Dclose(d);
+}
+
+static int64_t read_attr(hid_t loc, const char *name) {
+    int64_t v = -12345;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    cr_assert_geq(a, 0, "attribute %s", name);
+    cr_assert_geq(H5Aread(a, H5T_NATIVE_INT64, &v), 0);
+    H5Aclose(a);
+    return v;
+}
+
+Test(int_engine, integer_model_file_holds_the_engine_constants) {
+    qsnn_ctx *ctx = test_ctx(1);
+    qsnn_net *net = make_net(ctx, 30, 20, 4, 6, QSNN_GRID_FIXED_POINT, 1, QSNN_RESET_ZERO);
+    qsnn_int_net *in = NULL;
+    cr_assert_eq(qsnn_int_net_create(ctx, net, &in), QSNN_OK, "%s", qsnn_last_error(ctx));
+    char dir[] = "/tmp/qsnn_test_intm_XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/m.h5", dir);
+    const qsnn_int_model_meta meta = {.config_yaml = "x: 1\n", .command_line = "test", .encoding = "direct", .steps = 25};
+    cr_assert_eq(qsnn_int_model_save(ctx, path, in, &meta), QSNN_OK, "%s", qsnn_last_error(ctx));
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    cr_expect_eq(read_attr(f, "exact"), 1);
+    cr_expect_eq(read_attr(f, "input_bits"), 8);
+    cr_expect_eq(read_attr(f, "steps"), 25);
+    for (int l = 0; l < 2; l++) {
+        const qsnn_int_layer *L = &in->layer[l];
+        char name[64];
+        snprintf(name, sizeof name, "layers/layer%d", l);
+        hid_t g = H5Gopen2(f, name, H5P_DEFAULT);
+        cr_assert_geq(g, 0);
+        cr_expect_eq(read_attr(g, "theta"), L->theta);
+        cr_expect_eq(read_attr(g, "beta_multiplier"), 243);
+        cr_expect_eq(read_attr(g, "level_step_shift"), L->d);
+        hid_t d = H5Dopen2(g, "weight_codes", H5P_DEFAULT);
+        hid_t t = H5Dget_type(d);
+        cr_expect_eq(H5Tget_size(t), 1, "4-bit codes stored as int8");
+        int16_t *w = malloc((size_t)L->in * L->out * sizeof(int16_t));
+        cr_assert_geq(H5Dread(d, H5T_NATIVE_INT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, w), 0);
+        cr_expect_eq(memcmp(w, L->Wc, (size_t)L->in * L->out * sizeof(int16_t)), 0);
+        H5Tclose(t);
+        H5Dclose(d);
+        int64_t *lv = malloc((size_t)L->n_levels * sizeof(int64_t)), *b = malloc((size_t)L->out * sizeof(int64_t));
+        read_i64_ds(g, "levels", lv);
+        read_i64_ds(g, "bias", b);
+        cr_expect_eq(memcmp(lv, L->lvl, (size_t)L->n_levels * sizeof(int64_t)), 0);
+        cr_expect_eq(memcmp(b, L->bias, (size_t)L->out * sizeof(int64_t)), 0);
+        free(w), free(lv), free(b);
+        H5Gclose(g);
+    }
+    H5Fclose(f);
+    /* an unwritable place: a one-line error and nothing left */
+    cr_expect_eq(qsnn_int_model_save(ctx, "/nonexistent-dir/m.h5", in, &meta), QSNN_ERR_IO);
+    cr_expect(strstr(qsnn_last_error(ctx), "/nonexistent-dir/m.h5: cannot create the temporary file") != NULL, "%s",
+              qsnn_last_error(ctx));
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+    qsnn_int_net_destroy(&in);
+    qsnn_net_destroy(&net);
+    qsnn_ctx_destroy(&ctx);
 }
