@@ -1,9 +1,13 @@
 #include "quant/weight_quant.h"
 
+#include <math.h>
 #include <string.h>
 
 static const qsnn_weight_quant_ops *const registry[] = {
     &qsnn_wq_uniform_symmetric,
+    &qsnn_wq_uniform_affine,
+    &qsnn_wq_lsq,
+    &qsnn_wq_lsq_affine,
 };
 
 const qsnn_weight_quant_ops *qsnn_weight_quant_find(const char *name) {
@@ -12,7 +16,25 @@ const qsnn_weight_quant_ops *qsnn_weight_quant_find(const char *name) {
     return NULL;
 }
 
-const char *qsnn_weight_quant_names(void) { return "uniform_symmetric"; }
+int qsnn_weight_quant_count(void) { return (int)(sizeof registry / sizeof *registry); }
+
+const qsnn_weight_quant_ops *qsnn_weight_quant_at(int i) {
+    return i >= 0 && i < qsnn_weight_quant_count() ? registry[i] : NULL;
+}
+
+const char *qsnn_weight_quant_names(void) { return "uniform_symmetric, uniform_affine, lsq, lsq_affine"; }
+
+float qsnn_pow2_up(float s) {
+    int e;
+    const float m = frexpf(s, &e); /* s = m·2^e, m in [0.5, 1) */
+    return ldexpf(1.0f, m == 0.5f ? e - 1 : e);
+}
+
+float qsnn_pow2_nearest(float s) {
+    int e;
+    const float m = frexpf(s, &e);
+    return ldexpf(1.0f, m < 0.70710678f ? e - 1 : e);
+}
 
 qsnn_status qsnn_weight_quant_check(qsnn_ctx *ctx, const qsnn_weight_quant_cfg *cfg) {
     if (cfg->bits == 0) return QSNN_OK;
@@ -20,8 +42,12 @@ qsnn_status qsnn_weight_quant_check(qsnn_ctx *ctx, const qsnn_weight_quant_cfg *
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.bits = %d: must be 0 (off) or 1..16", cfg->bits);
     if (cfg->granularity != QSNN_WQ_PER_TENSOR && cfg->granularity != QSNN_WQ_PER_CHANNEL)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.granularity: unknown value %d", (int)cfg->granularity);
-    if (!qsnn_weight_quant_find(cfg->method))
+    const qsnn_weight_quant_ops *ops = qsnn_weight_quant_find(cfg->method);
+    if (!ops)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.method = '%s': unknown (known: %s)", cfg->method,
                          qsnn_weight_quant_names());
+    if (cfg->bits < ops->min_bits)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.bits = %d: the %s quantizer needs at least %d bits",
+                         cfg->bits, ops->name, ops->min_bits);
     return QSNN_OK;
 }

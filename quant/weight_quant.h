@@ -1,9 +1,16 @@
-/* Weight fake-quantizers as a traits table (specs/quantizers.md §1). A quantizer maps the float
+/* Weight fake-quantizers as a traits table (specs/quantizers.md §1, §3). A quantizer maps the float
  * master weights W[out][in] to fake-quantized weights Ŵ used by the forward pass, exposes the integer
- * codes with their scales (codes × scale == Ŵ bit for bit), and passes gradients back.
+ * codes with their scales (codes × scale == Ŵ bit for bit), and passes gradients back, to W and to
+ * its learned parameters when it has any (LSQ's step size, a learned zero point).
  *
- * Required slots: name, forward, backward, codes. A new quantizer = one new file + one registry line
- * in weight_quant.c. */
+ * Required slots: name, forward, backward, codes. Optional: n_learned (0 = none), learned_names and
+ * init (required when n_learned > 0), min_bits (0 = 1). A new quantizer = one new file + one
+ * registry line in weight_quant.c.
+ *
+ * Learned parameters live with the network (qsnn_layer) and are listed with its parameters as
+ * "layerN.weight_NAME" (so the optimizer updates them and checkpoints store them); the quantizer sees
+ * them through cfg->learned: group k, scale group j at learned[k·ns + j], ns = qsnn_weight_quant_nscales.
+ * backward writes (overwrites) their gradients into cfg->learned_grad, same layout. */
 #ifndef QSNN_QUANT_WEIGHT_QUANT_H
 #define QSNN_QUANT_WEIGHT_QUANT_H
 
@@ -17,6 +24,9 @@ typedef struct qsnn_weight_quant_cfg {
     qsnn_wq_granularity granularity; /* one scale per tensor or per output neuron (row) */
     char method[32];                 /* registry name; "uniform_symmetric" */
     int pow2;                        /* scales are powers of two (rescaling becomes a shift) */
+    /* Per layer, set by the network (NULL in configurations): learned parameters and their gradients. */
+    const float *learned;
+    float *learned_grad;
 } qsnn_weight_quant_cfg;
 
 typedef struct qsnn_weight_quant_ops {
@@ -29,9 +39,17 @@ typedef struct qsnn_weight_quant_ops {
     /* Integer codes (scales as written by forward). */
     void (*codes)(const qsnn_weight_quant_cfg *cfg, const float *W, const float *scales, int out, int in,
                   int32_t *codes);
+    int n_learned;                    /* learned parameter groups, each with one value per scale */
+    const char *const *learned_names; /* their names ("scale", "zero_point") */
+    /* Data-driven initial values of the learned parameters from W. */
+    void (*init)(const qsnn_weight_quant_cfg *cfg, const float *W, int out, int in, float *learned);
+    int min_bits;                     /* smallest bit width it supports (0: 1) */
 } qsnn_weight_quant_ops;
 
 const qsnn_weight_quant_ops *qsnn_weight_quant_find(const char *name);
+/* The registry in order: entry i < qsnn_weight_quant_count() (for conformance tests). */
+int qsnn_weight_quant_count(void);
+const qsnn_weight_quant_ops *qsnn_weight_quant_at(int i);
 const char *qsnn_weight_quant_names(void);
 qsnn_status qsnn_weight_quant_check(qsnn_ctx *ctx, const qsnn_weight_quant_cfg *cfg);
 static inline int qsnn_weight_quant_nscales(const qsnn_weight_quant_cfg *cfg, int out) {
@@ -40,5 +58,17 @@ static inline int qsnn_weight_quant_nscales(const qsnn_weight_quant_cfg *cfg, in
 
 /* The uniform symmetric quantizer (min-max range, codes in [-2^(b-1), 2^(b-1)-1]; 1 bit: codes ±1). */
 extern const qsnn_weight_quant_ops qsnn_wq_uniform_symmetric;
+/* Uniform affine, min-max range with a zero point: codes q in [0, 2^b-1], Ŵ = s (q - z); the integer
+ * codes handed out are q - z. */
+extern const qsnn_weight_quant_ops qsnn_wq_uniform_affine;
+/* LSQ (Esser et al. 2020): symmetric, learned step size s with the gradient scale 1/sqrt(N·Qp). */
+extern const qsnn_weight_quant_ops qsnn_wq_lsq;
+/* LSQ with a learned zero point (affine, unsigned codes; z real, rounded with a straight-through
+ * estimator). */
+extern const qsnn_weight_quant_ops qsnn_wq_lsq_affine;
+
+/* Round to a power of two: up (keeps a range) or to the nearest in log2. */
+float qsnn_pow2_up(float s);
+float qsnn_pow2_nearest(float s);
 
 #endif

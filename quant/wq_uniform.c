@@ -25,12 +25,7 @@ static void row_stats(const float *w, size_t n, float *absmax, double *abssum) {
 static float scale_of(const qsnn_weight_quant_cfg *cfg, float absmax, double abssum, size_t n) {
     if (!(absmax > 0)) return 1.0f;
     float s = cfg->bits == 1 ? (float)(abssum / (double)n) : absmax / qmax(cfg->bits);
-    if (cfg->pow2) {
-        int e;
-        const float m = frexpf(s, &e); /* s = m·2^e, m in [0.5, 1) */
-        if (cfg->bits == 1) s = ldexpf(1.0f, m < 0.70710678f ? e - 1 : e);
-        else s = ldexpf(1.0f, m == 0.5f ? e - 1 : e);
-    }
+    if (cfg->pow2) s = cfg->bits == 1 ? qsnn_pow2_nearest(s) : qsnn_pow2_up(s);
     return s;
 }
 
@@ -93,4 +88,5 @@ static void codes(const qsnn_weight_quant_cfg *cfg, const float *W, const float 
     }
 }
 
-const qsnn_weight_quant_ops qsnn_wq_uniform_symmetric = {"uniform_symmetric", fwd, bwd, codes};
+const qsnn_weight_quant_ops qsnn_wq_uniform_symmetric = {.name = "uniform_symmetric", .forward = fwd, .backward = bwd,
+                                                         .codes = codes};

@@ -102,6 +102,12 @@ static qsnn_status convert_layer(qsnn_ctx *ctx, const qsnn_net *net, int l, int 
         return QSNN_ERR_NOMEM;
     }
     L->wq->codes(&L->wq_cfg, L->W, L->w_scales, L->out, L->in, codes);
+    for (size_t i = 0; i < nw; i++)
+        if (codes[i] < INT16_MIN || codes[i] > INT16_MAX) {
+            qsnn_free(ctx, codes);
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG, "layer %d: weight code %d does not fit 16 bits (%s, %d bits)", l,
+                             (int)codes[i], L->wq->name, L->wq_cfg.bits);
+        }
     for (int o = 0; o < L->out; o++)
         for (int i = 0; i < L->in; i++) {
             const int16_t c = (int16_t)codes[(size_t)o * L->in + i];

@@ -137,6 +137,15 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
             L->Wq = qsnn_calloc(ctx, nw, sizeof(float));
             L->w_scales = qsnn_calloc(ctx, L->out, sizeof(float));
             if (!L->Wq || !L->w_scales) goto oom;
+            if (L->wq->n_learned) {
+                const size_t nl = (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+                L->wq_learned = qsnn_calloc(ctx, nl, sizeof(float));
+                L->g_wq_learned = qsnn_calloc(ctx, nl, sizeof(float));
+                if (!L->wq_learned || !L->g_wq_learned) goto oom;
+                L->wq_cfg.learned = L->wq_learned;
+                L->wq_cfg.learned_grad = L->g_wq_learned;
+                L->wq->init(&L->wq_cfg, L->W, L->out, L->in, L->wq_learned);
+            }
         } else {
             L->Wq = L->W;
         }
@@ -170,6 +179,8 @@ void qsnn_net_destroy(qsnn_net **pnet) {
         qsnn_free(ctx, L->b);
         qsnn_free(ctx, L->gb);
         qsnn_free(ctx, L->w_scales);
+        qsnn_free(ctx, L->wq_learned);
+        qsnn_free(ctx, L->g_wq_learned);
         qsnn_state_quant_free(ctx, &L->sq);
     }
     qsnn_free(ctx, net);
@@ -190,6 +201,7 @@ void qsnn_net_init(qsnn_net *net, uint64_t seed) {
         if (L->b) fill_uniform(L->b, (size_t)L->out, bound, seed, QSNN_STREAM_INIT + 2 * l + 1);
         L->beta = net->cfg.neuron_params.beta;
         L->theta = net->cfg.neuron_params.theta;
+        if (L->wq_learned) L->wq->init(&L->wq_cfg, L->W, L->out, L->in, L->wq_learned);
     }
     qsnn_net_prepare(net);
 }
@@ -229,6 +241,12 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         if (L->b && (bad = first_nonfinite(L->b, (size_t)L->out)) >= 0)
             return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.bias[%lld] is %g", l, (long long)bad, L->b[bad]);
         if (!isfinite(L->beta)) return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.beta is %g", l, L->beta);
+        if (L->wq_learned) {
+            const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+            if ((bad = first_nonfinite(L->wq_learned, (size_t)L->wq->n_learned * ns)) >= 0)
+                return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.weight_%s[%lld] is %g", l,
+                                 L->wq->learned_names[bad / ns], (long long)(bad % ns), L->wq_learned[bad]);
+        }
         if (!isfinite(L->theta) || !(L->theta > 0.0f))
             return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.theta is %g (must be finite and > 0)", l, L->theta);
         L->beta = L->beta < 0.0f ? 0.0f : (L->beta > 1.0f ? 1.0f : L->beta);
@@ -263,6 +281,14 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
         p = &list[n++];
         snprintf(p->name, sizeof p->name, "layer%d.theta", l);
         p->data = &L->theta, p->grad = &L->g_theta, p->n = 1, p->learnable = net->cfg.learn_theta;
+        if (L->wq_learned) {
+            const size_t ns = (size_t)qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+            for (int k = 0; k < L->wq->n_learned; k++) {
+                p = &list[n++];
+                snprintf(p->name, sizeof p->name, "layer%d.weight_%s", l, L->wq->learned_names[k]);
+                p->data = L->wq_learned + k * ns, p->grad = L->g_wq_learned + k * ns, p->n = ns, p->learnable = 1;
+            }
+        }
     }
     return n;
 }
@@ -273,5 +299,8 @@ void qsnn_net_zero_grad(qsnn_net *net) {
         memset(L->gW, 0, (size_t)L->in * L->out * sizeof(float));
         if (L->gb) memset(L->gb, 0, (size_t)L->out * sizeof(float));
         L->g_beta = L->g_theta = 0.0f;
+        if (L->g_wq_learned)
+            memset(L->g_wq_learned, 0,
+                   (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->out) * sizeof(float));
     }
 }

@@ -53,6 +53,7 @@ typedef struct qsnn_layer {
     const qsnn_neuron_ops *ops;
     const qsnn_weight_quant_ops *wq;
     qsnn_weight_quant_cfg wq_cfg;   /* this layer's weight quantizer settings (bits per layer) */
+    float *wq_learned, *g_wq_learned; /* the weight quantizer's learned parameters (LSQ), NULL when none */
     qsnn_state_quant_cfg sq_cfg;    /* this layer's state quantizer settings */
     qsnn_state_quant sq;
 } qsnn_layer;
@@ -66,13 +67,13 @@ typedef struct qsnn_net {
 
 /* A learnable tensor as the optimizer and checkpoints see it. */
 typedef struct qsnn_param {
-    char name[32]; /* "layer0.weight", "layer0.bias", "layer0.beta", "layer0.theta" */
+    char name[32]; /* "layer0.weight", "layer0.bias", "layer0.beta", "layer0.theta", "layer0.weight_scale" */
     float *data, *grad;
     size_t n;
     int learnable; /* 0: saved in checkpoints but not updated (β or θ when not learned) */
 } qsnn_param;
 
-#define QSNN_MAX_PARAMS (4 * QSNN_MAX_LAYERS)
+#define QSNN_MAX_PARAMS (8 * QSNN_MAX_LAYERS)
 
 /* Defaults of the built-in configuration (784-1000-10 LIF, β 0.95, θ 1, arctan). */
 void qsnn_net_cfg_default(qsnn_net_cfg *cfg);
