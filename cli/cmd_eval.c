@@ -2,6 +2,7 @@
  * accuracy, which matches the one recorded at training to the last sample. */
 #include "cli/commands.h"
 #include "cli/progress.h"
+#include "cli/record_opt.h"
 #include "cli/run_setup.h"
 #include "io/checkpoint.h"
 #include "train/int_eval.h"
@@ -20,7 +21,11 @@ static void help(void) {
            "                    leak, no float in the time loop) side by side with the float engine,\n"
            "                    and report both accuracies and their spike-for-spike agreement\n"
            "  --threads N       threads (0 = all cores)\n"
-           "  --no-progress     no progress bar\n");
+           "  --no-progress     no progress bar\n"
+           "  --record FILE     also record the spikes and membranes of the first test samples into an\n"
+           "                    HDF5 trace file (as qsnn record does; see qsnn record --help)\n"
+           "  --record-samples N  samples to record (default 16)\n"
+           "  --neurons SPEC    membranes to record: all (default), none, L:all, L:i,j,a-b\n");
 }
 
 static int eval_integer(qsnn_ctx *ctx, const char *model, qsnn_net *net, const qsnn_config *cfg,
@@ -53,7 +58,9 @@ static int eval_integer(qsnn_ctx *ctx, const char *model, qsnn_net *net, const q
 int qsnn_cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL;
     long long threads = 0;
-    int progress = 1, integer = 0;
+    int progress = 1, integer = 0, r;
+    qsnn_record_opts ro;
+    qsnn_record_opts_init(&ro);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -68,6 +75,8 @@ int qsnn_cmd_eval(int argc, char **argv) {
             if (!strcmp(a, "--data")) data = argv[++i];
             else if (qsnn_cli_parse_int(argv[++i], 0, 1024, &threads))
                 return qsnn_cli_error("eval", "--threads %s: expected an integer in 0..1024", argv[i]), 2;
+        } else if ((r = qsnn_record_parse_opt("eval", "--record", "--record-samples", argc, argv, &i, &ro)) != 0) {
+            if (r < 0) return 2;
         } else if (a[0] == '-') {
             return qsnn_cli_error("eval", "unknown option '%s' (see qsnn eval --help)", a), 2;
         } else if (!model) {
@@ -88,6 +97,7 @@ int qsnn_cmd_eval(int argc, char **argv) {
     qsnn_ckpt_meta meta;
     if (qsnn_open_model(ctx, model, data, &cfg, &meta, &net)) goto fail;
     if (qsnn_load_split(ctx, &cfg, "t10k", &test)) goto fail;
+    if (qsnn_record_file(ctx, &ro, argc, argv, model, net, &cfg, test, meta.epoch)) goto fail;
     qsnn_progress bar;
     qsnn_progress_init(&bar, progress);
     bar.label = "test";

@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "cli/config_keys.h"
 #include "cli/progress.h"
+#include "cli/record_opt.h"
 #include "cli/run_setup.h"
 #include "io/checkpoint.h"
 #include "train/trainer.h"
@@ -37,6 +38,10 @@ static void help(void) {
            "                    (the folder CKPT was written to).\n"
            "  --stop-after N    train at most N epochs in this invocation, then save and stop (to split\n"
            "                    a long run into jobs; continue it with --resume DIR/model.h5)\n"
+           "  --record FILE     after every epoch, record the spikes and membranes of the same first test\n"
+           "                    samples into one HDF5 trace file (/epoch_K per epoch; qsnn record --help)\n"
+           "  --record-samples N  samples to record (default 16)\n"
+           "  --neurons SPEC    membranes to record: all (default), none, L:all, L:i,j,a-b\n"
            "  --help-config     list every configuration key\n\n"
            "Prints one line per epoch (loss, train and test accuracy, samples/s, firing rate per\n"
            "layer) and saves DIR/model.h5 (HDF5: parameters, optimizer state, resolved config,\n"
@@ -216,6 +221,9 @@ int qsnn_cmd_train(int argc, char **argv) {
     qsnn_common_opts o = {.epochs = -1, .threads = -1, .seed = -1};
     const char *resume = NULL;
     long long stop_after = -1;
+    qsnn_record_opts ro;
+    qsnn_record_opts_init(&ro);
+    qsnn_record_session *rs = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             help();
@@ -237,6 +245,9 @@ int qsnn_cmd_train(int argc, char **argv) {
             }
             continue;
         }
+        const int rr = qsnn_record_parse_opt("train", "--record", "--record-samples", argc, argv, &i, &ro);
+        if (rr < 0) return 2;
+        if (rr > 0) continue;
         int r = qsnn_parse_common_opt("train", argc, argv, &i, &o);
         if (r < 0) return 2;
         if (r == 0) {
@@ -321,6 +332,7 @@ int qsnn_cmd_train(int argc, char **argv) {
     }
     if (qsnn_config_dump(ctx, &cfg, &yaml)) goto fail;
     cmdline = qsnn_cli_join_args(argc, argv);
+    if (qsnn_record_session_begin(ctx, &ro, cmdline, yaml, &cfg, net, test, &rs)) goto fail;
 
     printf("qsnn train: %d", cfg.model.n_inputs);
     for (int l = 0; l < cfg.model.n_layers; l++) printf("-%d", cfg.model.sizes[l]);
@@ -357,7 +369,9 @@ int qsnn_cmd_train(int argc, char **argv) {
         ckpt_optim_of(opt, slots, &ostate);
         history_append(&hist, e + 1, &mtr, &mte);
         if (qsnn_checkpoint_save_with_history(ctx, path, net, yaml, &meta, &ostate, &hist)) goto fail;
+        if (qsnn_record_session_epoch(rs, e + 1)) goto fail;
     }
+    if (qsnn_record_session_finish(rs)) goto fail;
     printf("saved %s (test accuracy %.2f%%; qsnn eval %s reproduces it)\n", path, 100.0 * mte.accuracy, path);
     if (last < cfg.train.epochs)
         printf("stopped after epoch %d of %d (--stop-after %lld); continue with: qsnn train --resume %s\n", last,
@@ -367,6 +381,7 @@ int qsnn_cmd_train(int argc, char **argv) {
 fail:
     qsnn_cli_error("train", "%s", qsnn_last_error(ctx));
 done:
+    qsnn_record_session_destroy(&rs);
     free(cmdline);
     qsnn_checkpoint_history_free(ctx, &hist);
     qsnn_free(ctx, yaml);

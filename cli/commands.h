@@ -11,6 +11,9 @@ typedef struct qsnn_command {
 int qsnn_cmd_train(int argc, char **argv);
 int qsnn_cmd_eval(int argc, char **argv);
 int qsnn_cmd_config(int argc, char **argv);
+int qsnn_cmd_record(int argc, char **argv);
+int qsnn_cmd_plot(int argc, char **argv);
+int qsnn_cmd_compare(int argc, char **argv);
 
 /* Reports an error as one line "qsnn CMD: message" on stderr; returns 1. */
 int qsnn_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

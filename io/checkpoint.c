@@ -705,3 +705,12 @@ done:
     else *out = h;
     return st;
 }
+
+/* --- embedding --------------------------------------------------------------------------------- */
+
+qsnn_status qsnn_checkpoint_write_into(qsnn_ctx *ctx, const char *path, hid_t loc, qsnn_net *net,
+                                       const char *config_yaml, const qsnn_ckpt_meta *meta) {
+    if (!net) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint write: no network given");
+    qsnn_h5_quiet();
+    return save_contents(ctx, path, loc, net, config_yaml, meta, NULL, NULL, NULL, NULL);
+}

@@ -74,6 +74,7 @@
 #ifndef QSNN_IO_CHECKPOINT_H
 #define QSNN_IO_CHECKPOINT_H
 
+#include <hdf5.h>
 #include "core/context.h"
 #include "sim/network.h"
 
@@ -156,5 +157,10 @@ qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_ne
  * @step >= 0, exactly the expected datasets (no missing, no extra), their shapes, finite values. All
  * checks happen before anything is copied: on error the arrays and optim->step are unchanged. */
 qsnn_status qsnn_checkpoint_load_optim(qsnn_ctx *ctx, const char *path, qsnn_net *net, qsnn_ckpt_optim *optim);
+/* Writes the checkpoint layout above (root attributes, /config, /params, /layers; no optimizer
+ * state or history) into an open group `loc` of another file: trace files embed their model this
+ * way (io/trace.h). `path` names the file in messages; nothing is atomic here (the caller's file is). */
+qsnn_status qsnn_checkpoint_write_into(qsnn_ctx *ctx, const char *path, hid_t loc, qsnn_net *net,
+                                       const char *config_yaml, const qsnn_ckpt_meta *meta);
 
 #endif

@@ -6,6 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config zlib1g-dev
       libsundials-dev libhdf5-dev libopenblas-openmp-dev libcyaml-dev libyaml-dev libcriterion-dev
+      libplplot-dev plplot-driver-cairo
       dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
