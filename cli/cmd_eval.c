@@ -115,6 +115,8 @@ int qsnn_cmd_eval(int argc, char **argv) {
     printf("%s: test accuracy %.2f%% (%ld/%ld), loss %.4f, rates", model, 100.0 * m.accuracy, correct, m.samples,
            m.loss);
     for (int l = 0; l < net->n_layers; l++) printf(" %.4f", m.rates[l]);
+    printf(", saturated");
+    for (int l = 0; l < net->n_layers; l++) printf(" %.4f", m.saturated[l]);
     printf(", %.0f samples/s\n", m.samples_per_s);
     if (m.accuracy == meta.test_accuracy)
         printf("matches the accuracy recorded at training (%.2f%%)\n", 100.0 * meta.test_accuracy);

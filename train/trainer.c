@@ -23,6 +23,7 @@ struct qsnn_trainer {
     int *y, *pred;
     int64_t *perm; /* training split permutation */
     int64_t *ids;  /* dataset indices of an evaluation batch */
+    qsnn_state_stats stats[QSNN_MAX_LAYERS]; /* membranes of the last evaluation */
 };
 
 static qsnn_status trainer_alloc(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg *tcfg, const qsnn_data_cfg *dcfg,
@@ -172,6 +173,7 @@ qsnn_status qsnn_trainer_evaluate(qsnn_trainer *tr, const qsnn_dataset *ds, qsnn
     if (st) return st;
     qsnn_metrics sum;
     memset(&sum, 0, sizeof sum);
+    for (int l = 0; l < tr->net->n_layers; l++) qsnn_state_stats_init(&tr->stats[l], &tr->net->layer[l]);
     const double t0 = qsnn_now();
     const long nb = (long)((ds->n + tr->B - 1) / tr->B);
     for (long i = 0; i < nb; i++) {
@@ -180,7 +182,11 @@ qsnn_status qsnn_trainer_evaluate(qsnn_trainer *tr, const qsnn_dataset *ds, qsnn
         for (int b = 0; b < B; b++) tr->ids[b] = start + b;
         qsnn_batch_gather(ds, tr->ids, B, tr->x, tr->y);
         tr->enc->encode(tr->x, B, tr->F, tr->T, tr->seed, QSNN_EVAL_EPOCH, tr->ids, tr->xenc);
-        if ((st = qsnn_forward_infer(tr->net, tr->ws, tr->xenc, tr->enc->is_static, B))) return st;
+        /* every membrane kept (the buffers hold all steps anyway) for the statistics */
+        if ((st = qsnn_forward(tr->net, tr->ws, tr->xenc, tr->enc->is_static, B))) return st;
+        for (int l = 0; l < tr->net->n_layers; l++)
+            qsnn_state_stats_add(&tr->stats[l], &tr->net->layer[l], tr->ws->buf[l].U,
+                                 (size_t)tr->T * B * tr->net->layer[l].out);
         const double loss = tr->loss->eval(&tr->tcfg, output_S(tr), output_U(tr), tr->T, B, tr->C, tr->y, NULL,
                                            tr->pred);
         add_batch(&sum, tr, B, loss);
@@ -190,16 +196,26 @@ qsnn_status qsnn_trainer_evaluate(qsnn_trainer *tr, const qsnn_dataset *ds, qsnn
         }
     }
     *out = finish(&sum, tr->net->n_layers, t0);
+    for (int l = 0; l < tr->net->n_layers; l++) out->saturated[l] = qsnn_state_stats_saturation(&tr->stats[l]);
     return QSNN_OK;
 }
+
+const qsnn_state_stats *qsnn_trainer_state_stats(const qsnn_trainer *tr, int l) { return &tr->stats[l]; }
 
 qsnn_status qsnn_evaluate(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg *tcfg, const qsnn_data_cfg *dcfg,
                           const qsnn_dataset *ds, uint64_t seed, qsnn_progress_fn progress, void *user,
                           qsnn_metrics *m) {
+    return qsnn_evaluate_stats(ctx, net, tcfg, dcfg, ds, seed, progress, user, m, NULL);
+}
+
+qsnn_status qsnn_evaluate_stats(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg *tcfg, const qsnn_data_cfg *dcfg,
+                                const qsnn_dataset *ds, uint64_t seed, qsnn_progress_fn progress, void *user,
+                                qsnn_metrics *m, qsnn_state_stats *stats) {
     qsnn_trainer *tr;
     qsnn_status st = trainer_alloc(ctx, net, tcfg, dcfg, NULL, seed, 0, &tr);
     if (st) return st;
     st = qsnn_trainer_evaluate(tr, ds, progress, user, m);
+    if (!st && stats) memcpy(stats, tr->stats, (size_t)net->n_layers * sizeof *stats);
     qsnn_trainer_destroy(&tr);
     return st;
 }

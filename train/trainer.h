@@ -7,6 +7,7 @@
 #include "datasets/encoder.h"
 #include "datasets/idx.h"
 #include "sim/engine.h"
+#include "sim/state_stats.h"
 #include "train/loss.h"
 #include "train/optim.h"
 
@@ -14,6 +15,7 @@ typedef struct qsnn_metrics {
     double loss;
     double accuracy;
     double rates[QSNN_MAX_LAYERS]; /* mean spikes per neuron per step, per layer */
+    double saturated[QSNN_MAX_LAYERS]; /* evaluation only: fraction of membrane values at the grid's ends */
     double seconds;
     double samples_per_s;
     long samples;
@@ -47,5 +49,11 @@ qsnn_optim *qsnn_trainer_optim(qsnn_trainer *tr);
 qsnn_status qsnn_evaluate(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg *tcfg, const qsnn_data_cfg *dcfg,
                           const qsnn_dataset *ds, uint64_t seed, qsnn_progress_fn progress, void *user,
                           qsnn_metrics *m);
+/* The membrane statistics of layer l over the last evaluation (qsnn_trainer_evaluate). */
+const qsnn_state_stats *qsnn_trainer_state_stats(const qsnn_trainer *tr, int l);
+/* qsnn_evaluate that also returns the membrane statistics of every layer (stats[n_layers]). */
+qsnn_status qsnn_evaluate_stats(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg *tcfg, const qsnn_data_cfg *dcfg,
+                                const qsnn_dataset *ds, uint64_t seed, qsnn_progress_fn progress, void *user,
+                                qsnn_metrics *m, qsnn_state_stats *stats);
 
 #endif
