@@ -11,6 +11,7 @@ typedef struct qsnn_command {
 int qsnn_cmd_train(int argc, char **argv);
 int qsnn_cmd_eval(int argc, char **argv);
 int qsnn_cmd_config(int argc, char **argv);
+int qsnn_cmd_quantize(int argc, char **argv);
 int qsnn_cmd_record(int argc, char **argv);
 int qsnn_cmd_plot(int argc, char **argv);
 int qsnn_cmd_compare(int argc, char **argv);

@@ -1,0 +1,102 @@
+/* Post-training quantization: range setting on known data, and qsnn quantize end to end. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "core/rng.h"
+#include "quant/range.h"
+#include "test_util.h"
+
+Test(ptq_range, symmetric_steps) {
+    float v[1000], scratch[1000];
+    qsnn_rng r;
+    qsnn_rng_init(&r, 1, 0);
+    for (int i = 0; i < 1000; i++) v[i] = 0.1f * (2.0f * qsnn_rng_uniform(&r) - 1.0f);
+    v[7] = 1.0f; /* one outlier */
+    const float mm = qsnn_range_symmetric_step(v, 1000, 4, QSNN_RANGE_MINMAX, 0, NULL);
+    cr_expect_eq(mm, 1.0f / 7.0f, "max|v| / (2^3 - 1)");
+    const float mse = qsnn_range_symmetric_step(v, 1000, 4, QSNN_RANGE_MSE, 0, NULL);
+    cr_expect_lt(mse, 0.75f * mm, "an outlier is clipped when that lowers the squared error: %g vs %g", mse, mm);
+    cr_expect_geq(mse, 0.2f * mm * 0.999f, "the search stops at 20%% of the maximum");
+    const float pc = qsnn_range_symmetric_step(v, 1000, 4, QSNN_RANGE_PERCENTILE, 99.0, scratch);
+    cr_expect_lt(pc, 0.1f / 7.0f * 1.0001f);
+    cr_expect_gt(pc, 0.09f / 7.0f, "99th percentile of |U(-0.1, 0.1)| is about 0.099: %g", pc * 7);
+    float zeros[4] = {0};
+    cr_expect_eq(qsnn_range_symmetric_step(zeros, 4, 4, QSNN_RANGE_MSE, 0, NULL), 1.0f);
+}
+
+Test(ptq_range, state_limits) {
+    qsnn_ctx *ctx = test_ctx(1);
+    float v[101];
+    for (int i = 0; i <= 100; i++) v[i] = -3.0f + 0.05f * (float)i; /* -3 .. 2 */
+    qsnn_state_quant_cfg c = {.bits = 4, .grid = QSNN_GRID_UNIFORM};
+    cr_assert_eq(qsnn_range_state_limits(ctx, v, 101, 1.0, QSNN_RANGE_MINMAX, 0, &c), QSNN_OK, "%s",
+                 qsnn_last_error(ctx));
+    cr_expect_float_eq(c.lower_limit, 2.0, 1e-6, "U_min = -3 = -(1 + 2)");
+    cr_expect_float_eq(c.upper_limit, 1.0, 1e-6, "U_max = 2 = 1 + 1");
+    for (int i = 0; i <= 100; i++) v[i] = 0.2f + 0.001f * (float)i; /* all above 0: lo forced below rest */
+    cr_assert_eq(qsnn_range_state_limits(ctx, v, 101, 1.0, QSNN_RANGE_MINMAX, 0, &c), QSNN_OK);
+    cr_expect_gt(c.lower_limit, -1.0);
+    cr_expect_gt(c.upper_limit, 0.0, "U_max above θ");
+    c.grid = QSNN_GRID_THRESHOLD_CENTERED;
+    for (int i = 0; i <= 100; i++) v[i] = -3.0f + 0.05f * (float)i;
+    cr_assert_eq(qsnn_range_state_limits(ctx, v, 101, 1.0, QSNN_RANGE_MSE, 0, &c), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_expect_eq(qsnn_state_quant_check(ctx, &c), QSNN_OK, "the chosen limits build a valid grid");
+    cr_expect_eq(qsnn_range_state_limits(ctx, v, 0, 1.0, QSNN_RANGE_MSE, 0, &c), QSNN_ERR_ARG);
+    qsnn_ctx_destroy(&ctx);
+}
+
+static char *run_capture(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = malloc(cap);
+    while ((got = fread(buf + len, 1, cap - 1 - len, p)) > 0) len += got;
+    buf[len] = 0;
+    const int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return buf;
+}
+
+Test(ptq_cli, quantize_a_trained_model, .timeout = 180) {
+    char dir[] = "/tmp/qsnn_test_ptq_XXXXXX", cmd[1024];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd,
+             "%s train --set data.train_limit=2048 --set data.test_limit=512 --set model.hidden=64 --set data.steps=8 "
+             "--epochs 1 --no-progress --out %s/fp >/dev/null 2>&1",
+             QSNN_BIN, dir);
+    cr_assert_eq(system(cmd), 0);
+    int st;
+    snprintf(cmd, sizeof cmd, "%s quantize %s/fp/model.h5 --out %s/q.h5 --calib 128 --weight-bits 4 --state-bits 4 "
+                              "--no-progress 2>&1", QSNN_BIN, dir, dir);
+    char *out = run_capture(cmd, &st);
+    cr_expect_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "128 calibration samples") && strstr(out, "best spike-count match") &&
+                  strstr(out, "bias corrected"), "%s", out);
+    const char *acc = strstr(out, "quantized ");
+    cr_assert_not_null(acc, "%s", out);
+    const double q = atof(acc + 10);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s eval %s/q.h5 --no-progress 2>&1", QSNN_BIN, dir);
+    out = run_capture(cmd, &st);
+    cr_expect_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "matches the accuracy recorded") != NULL, "eval reproduces the reported %.2f%%: %s", q, out);
+    free(out);
+    /* bad input: one line, exit status, no file */
+    snprintf(cmd, sizeof cmd, "%s quantize %s/fp/model.h5 --out %s/bad.h5 --weight-bits 17 2>&1", QSNN_BIN, dir, dir);
+    out = run_capture(cmd, &st);
+    cr_expect_eq(st, 2);
+    cr_expect_str_eq(out, "qsnn quantize: --weight-bits 17: expected 0 (float) or 1..16\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s quantize %s/missing.h5 --out %s/bad.h5 2>&1", QSNN_BIN, dir, dir);
+    out = run_capture(cmd, &st);
+    cr_expect_eq(st, 1);
+    cr_expect(strncmp(out, "qsnn quantize: ", 15) == 0 && strstr(out, "missing.h5") && !strchr(out, '\n')[1], "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "test ! -e %s/bad.h5", dir);
+    cr_expect_eq(system(cmd), 0, "nothing written on failure");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
