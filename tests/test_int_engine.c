@@ -223,6 +223,17 @@ Test(int_engine, eval_integer_on_the_command_line, .timeout = 120) {
     cr_expect(strstr(out, "integer-exact model: identical spikes on every sample, layer and step") != NULL, "%s", out);
     cr_expect(strstr(out, "same prediction on 512/512") != NULL, "%s", out);
     free(out);
+    snprintf(cmd, sizeof cmd, "%s export %s/int/model.h5 --integer %s/int.h5 2>&1", QSNN_BIN, dir, dir);
+    out = run_capture(cmd, &st);
+    cr_expect_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "integer model, 2 layers, exact") != NULL, "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s export %s/flt/model.h5 --integer %s/flt_int.h5 2>&1; test ! -e %s/flt_int.h5",
+             QSNN_BIN, dir, dir, dir);
+    out = run_capture(cmd, &st);
+    cr_expect_eq(st, 0, "the float model is refused and nothing is written: %s", out);
+    cr_expect(strstr(out, "qsnn export: layer 0 has float weights") != NULL, "%s", out);
+    free(out);
     snprintf(cmd, sizeof cmd, "%s eval %s/flt/model.h5 --integer --no-progress 2>&1", QSNN_BIN, dir);
     out = run_capture(cmd, &st);
     cr_expect_eq(st, 1);
