@@ -1,9 +1,10 @@
 #include "quant/state_quant.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const char *grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point"};
+static const char *grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest"};
 
 const char *qsnn_grid_name(qsnn_grid g) { return (g >= 0 && g < QSNN_GRID_COUNT) ? grid_names[g] : "?"; }
 
@@ -44,9 +45,10 @@ qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
     if (!isfinite(cfg->multiplier) || cfg->multiplier < 0.0f || cfg->multiplier >= 1.0f)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.multiplier = %g: must be in [0, 1) (0 = default)",
                          cfg->multiplier);
-    if (cfg->grid == QSNN_GRID_THRESHOLD_CENTERED || cfg->grid == QSNN_GRID_ZERO_CENTERED) {
+    if (cfg->grid == QSNN_GRID_THRESHOLD_CENTERED || cfg->grid == QSNN_GRID_ZERO_CENTERED ||
+        cfg->grid == QSNN_GRID_THRESHOLD_REST) {
         double lo = -(1.0 + cfg->lower_limit), hi = 1.0 + cfg->upper_limit;
-        double c = cfg->grid == QSNN_GRID_THRESHOLD_CENTERED ? 1.0 : 0.0;
+        double c = cfg->grid == QSNN_GRID_ZERO_CENTERED ? 0.0 : 1.0;
         int below, above;
         split_levels(1 << cfg->bits, c, lo, hi, &below, &above);
         if (c <= lo || c >= hi || below < 1 || above < 1)
@@ -64,6 +66,42 @@ int qsnn_fixed_point_step_exp(const qsnn_state_quant_cfg *cfg, double theta) {
     frexp(top / kmax, &e); /* top/kmax = m·2^e, m in [0.5, 1): 2^e >= top/kmax */
     if (ldexp(1.0, e - 1) >= top / kmax) e--; /* an exact power of two */
     return e;
+}
+
+/* The centered construction of specs/neurons.md: L levels below c (steps shrinking towards c), M above. */
+static void centered_levels(int n, double c, double lo, double hi, double r, double r_above, double *lv) {
+    int below, above;
+    split_levels(n, c, lo, hi, &below, &above);
+    for (int i = 0; i < below; i++) lv[i] = lo + (c - lo) * (1.0 - pow(r, i)) / (1.0 - pow(r, below));
+    for (int k = 1; k <= above; k++)
+        lv[below + k - 1] =
+            c + (hi - c) * (pow(r_above, above - k) - pow(r_above, above)) / (1.0 - pow(r_above, above));
+}
+
+/* Width of the gap between the levels around 0 (rest). */
+static double rest_gap(int n, double c, double lo, double hi, double r, double *lv) {
+    centered_levels(n, c, lo, hi, r, r, lv);
+    for (int i = 1; i < n; i++)
+        if (lv[i] >= 0.0) return lv[i] - lv[i - 1];
+    return hi - lo;
+}
+
+/* threshold_rest: the smallest r >= r0 whose gap around rest is at most the uniform step
+ * (bisection; the gap shrinks as r grows towards 1, where the spacing becomes uniform below c). */
+static double rest_multiplier(int n, double c, double lo, double hi, double r0) {
+    double *tmp = malloc((size_t)n * sizeof *tmp);
+    if (!tmp) return r0;
+    const double target = (hi - lo) / (n - 1);
+    double a = r0, b = 1.0 - 1e-7; /* (1 - r^i)/(1 - r^L) -> i/L: uniform below c */
+    if (rest_gap(n, c, lo, hi, r0, tmp) <= target) b = r0;
+    else if (rest_gap(n, c, lo, hi, b, tmp) <= target)
+        for (int it = 0; it < 60; it++) {
+            const double m = 0.5 * (a + b);
+            if (rest_gap(n, c, lo, hi, m, tmp) <= target) b = m;
+            else a = m;
+        }
+    free(tmp);
+    return b;
 }
 
 qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, double theta, double *lv) {
@@ -84,13 +122,12 @@ qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, do
         for (int i = 0; i < n; i++) lv[i] = (i < n / 2) ? lo + i * step : hi - (n - 1 - i) * step;
         return QSNN_OK;
     }
-    const double c = cfg->grid == QSNN_GRID_THRESHOLD_CENTERED ? theta : 0.0;
+    const double c = cfg->grid == QSNN_GRID_ZERO_CENTERED ? 0.0 : theta;
     const double r = cfg->multiplier > 0 ? cfg->multiplier : qsnn_grid_default_multiplier(cfg->bits);
-    int below, above;
-    split_levels(n, c, lo, hi, &below, &above);
-    for (int i = 0; i < below; i++) lv[i] = lo + (c - lo) * (1.0 - pow(r, i)) / (1.0 - pow(r, below));
-    for (int k = 1; k <= above; k++)
-        lv[below + k - 1] = c + (hi - c) * (pow(r, above - k) - pow(r, above)) / (1.0 - pow(r, above));
+    /* threshold_rest: the spacing below θ relaxed until rest has no dead zone; above θ as centered */
+    const double r_below =
+        cfg->grid == QSNN_GRID_THRESHOLD_REST && !(cfg->multiplier > 0) ? rest_multiplier(n, c, lo, hi, r) : r;
+    centered_levels(n, c, lo, hi, r_below, r, lv);
     return QSNN_OK;
 }
 

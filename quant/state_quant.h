@@ -6,16 +6,23 @@
 
 #include "core/context.h"
 
-/* fixed_point: levels k·Δ for k in [-2^(b-1), 2^(b-1)-1] with Δ a power of two, the smallest that reaches
+/* threshold_rest: the threshold-centered construction with the multiplier of the levels below θ
+ * raised (from the bit width's default) until the gap between the two levels around rest (0) is no
+ * wider than the uniform grid's step; above θ as threshold-centered. Levels still crowd towards θ,
+ * but an input that would move a uniform-grid neuron off rest moves this one too (the
+ * threshold-centered grid's dead zone around rest is what makes it fail at 4 bits). An explicit
+ * quant.state.multiplier is used as given.
+ * fixed_point: levels k·Δ for k in [-2^(b-1), 2^(b-1)-1] with Δ a power of two, the smallest that reaches
  * θ(1 + upper_limit) (lower_limit unused: the range is the signed integer range). Its codes are the
  * integers k, so states run in integer arithmetic (quantizers.md §8); needs b >= 2. */
 typedef enum {
     QSNN_GRID_UNIFORM = 0,
     QSNN_GRID_THRESHOLD_CENTERED = 1,
     QSNN_GRID_ZERO_CENTERED = 2,
-    QSNN_GRID_FIXED_POINT = 3
+    QSNN_GRID_FIXED_POINT = 3,
+    QSNN_GRID_THRESHOLD_REST = 4
 } qsnn_grid;
-#define QSNN_GRID_COUNT 4
+#define QSNN_GRID_COUNT 5
 
 #define QSNN_STATE_MAX_BITS 16
 

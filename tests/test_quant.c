@@ -265,3 +265,31 @@ Test(state_grid, fixed_point_levels_are_integer_multiples_of_a_power_of_two) {
     qsnn_state_quant_free(ctx, &q);
     qsnn_ctx_destroy(&ctx);
 }
+
+Test(state_grid, threshold_rest_has_no_dead_zone_at_rest) {
+    qsnn_ctx *ctx = NULL;
+    cr_assert_eq(qsnn_ctx_create(NULL, 1, 0, &ctx), QSNN_OK);
+    for (int bits = 2; bits <= 8; bits++) {
+        const int n = 1 << bits;
+        double rest[256], tc[256];
+        qsnn_state_quant_cfg cr = {.bits = bits, .grid = QSNN_GRID_THRESHOLD_REST, .upper_limit = 0.2};
+        qsnn_state_quant_cfg ct = cr;
+        ct.grid = QSNN_GRID_THRESHOLD_CENTERED;
+        cr_assert_eq(qsnn_state_levels(ctx, &cr, 1.0, rest), QSNN_OK, "%s", qsnn_last_error(ctx));
+        cr_assert_eq(qsnn_state_levels(ctx, &ct, 1.0, tc), QSNN_OK);
+        const double ustep = 2.2 / (n - 1);
+        int k = 1;
+        while (rest[k] < 0.0) k++;
+        cr_expect_leq(rest[k] - rest[k - 1], ustep * (1 + 1e-9), "%d bits: gap around rest %g > uniform step %g", bits,
+                      rest[k] - rest[k - 1], ustep);
+        for (int i = 1; i < n; i++) cr_expect_gt(rest[i], rest[i - 1], "%d bits: ascending", bits);
+        cr_expect_float_eq(rest[0], -1.0, 1e-12);
+        cr_expect_float_eq(rest[n - 1], 1.2, 1e-12);
+        int above = 0;
+        for (int i = 0; i < n; i++) above += tc[i] > 1.0;
+        for (int i = n - above; i < n; i++) cr_expect_float_eq(rest[i], tc[i], 1e-12, "above θ as centered");
+        /* finer than uniform just below θ from 4 bits on (where there are levels to spare) */
+        if (bits >= 4) cr_expect_lt(1.0 - rest[n - above - 1], ustep, "%d bits: a level within a uniform step of θ", bits);
+    }
+    qsnn_ctx_destroy(&ctx);
+}
