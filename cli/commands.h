@@ -12,6 +12,7 @@ int qsnn_cmd_train(int argc, char **argv);
 int qsnn_cmd_eval(int argc, char **argv);
 int qsnn_cmd_config(int argc, char **argv);
 int qsnn_cmd_quantize(int argc, char **argv);
+int qsnn_cmd_simulate(int argc, char **argv);
 int qsnn_cmd_export(int argc, char **argv);
 int qsnn_cmd_import(int argc, char **argv);
 int qsnn_cmd_record(int argc, char **argv);
