@@ -58,7 +58,6 @@ int qsnn_cmd_record(int argc, char **argv) {
 
     qsnn_ctx *ctx = NULL;
     if (qsnn_ctx_create(NULL, (int)threads, 0, &ctx)) return qsnn_cli_error("record", "out of memory");
-    qsnn_trace_cleanup_on_signals();
     int rc = 1;
     char *yaml = NULL, *cmdline = NULL;
     qsnn_net *net = NULL;

@@ -223,7 +223,6 @@ int qsnn_cmd_simulate(int argc, char **argv) {
             goto done;
         }
         cmdline = qsnn_cli_join_args(argc, argv);
-        qsnn_spike_log_cleanup_on_signals();
         const qsnn_spike_log_meta meta = {cfg.seed, cmdline, yaml, cfg.engine, cfg.duration};
         if (qsnn_spike_log_create(ctx, out, &meta, net, &log)) goto fail;
     }

@@ -1,5 +1,6 @@
 /* qsnn: git-style front end. `qsnn CMD --help` for each command. */
 #include "cli/commands.h"
+#include "io/tmpfiles.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,7 @@ int main(int argc, char **argv) {
         printf("qsnn %s\n", QSNN_VERSION);
         return 0;
     }
+    qsnn_tmpfiles_cleanup_on_signals(); /* Ctrl-C never leaves a half-written output behind */
     for (int i = 0; i < n_commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "qsnn: unknown command '%s' (see qsnn --help)\n", argv[1]);

@@ -174,7 +174,6 @@ qsnn_status qsnn_record_file(qsnn_ctx *ctx, const qsnn_record_opts *o, int argc,
     qsnn_status st = check_has_file(ctx, o);
     if (st || !o->file) return st;
     if ((st = qsnn_record_check(ctx, o, net))) return st;
-    qsnn_trace_cleanup_on_signals();
     char *yaml = NULL, *cmdline = qsnn_cli_join_args(argc, argv);
     qsnn_trace_writer *w = NULL;
     st = qsnn_config_dump(ctx, cfg, &yaml);
@@ -212,7 +211,6 @@ qsnn_status qsnn_record_session_begin(qsnn_ctx *ctx, const qsnn_record_opts *o, 
     if (n_samples(o) > ds->n)
         return qsnn_fail(ctx, QSNN_ERR_ARG, "--record-samples %d: the test split has %lld samples", n_samples(o),
                          (long long)ds->n);
-    qsnn_trace_cleanup_on_signals();
     qsnn_record_session *s = qsnn_calloc(ctx, 1, sizeof *s);
     if (!s) return QSNN_ERR_NOMEM;
     s->ctx = ctx, s->o = o, s->cfg = cfg, s->net = net, s->ds = ds;

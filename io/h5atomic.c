@@ -1,5 +1,6 @@
 #include "io/h5atomic.h"
 #include "io/h5util.h"
+#include "io/tmpfiles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,7 @@ static int sync_path(const char *p, int dir) {
 }
 
 qsnn_status qsnn_h5_atomic_create(qsnn_ctx *ctx, const char *path, qsnn_h5_atomic *a) {
-    a->path = path, a->tmp = NULL, a->fid = -1;
+    a->path = path, a->tmp = NULL, a->fid = -1, a->slot = -1;
     if (!path || !*path) return qsnn_fail(ctx, QSNN_ERR_ARG, "no output path given");
     qsnn_h5_quiet();
     const size_t tlen = strlen(path) + 32;
@@ -34,6 +35,7 @@ qsnn_status qsnn_h5_atomic_create(qsnn_ctx *ctx, const char *path, qsnn_h5_atomi
         return st;
     }
     close(fd);
+    a->slot = qsnn_tmpfile_register(a->tmp);
     a->fid = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (a->fid < 0) {
         char what[600];
@@ -58,6 +60,8 @@ qsnn_status qsnn_h5_atomic_commit(qsnn_ctx *ctx, qsnn_h5_atomic *a) {
         qsnn_h5_atomic_abort(ctx, a);
         return st;
     }
+    qsnn_tmpfile_forget(a->slot);
+    a->slot = -1;
     char *dir = qsnn_malloc(ctx, strlen(a->path) + 2); /* make the rename itself durable (best effort) */
     if (dir) {
         strcpy(dir, a->path);
@@ -77,6 +81,8 @@ void qsnn_h5_atomic_abort(qsnn_ctx *ctx, qsnn_h5_atomic *a) {
     if (a->fid >= 0) H5Fclose(a->fid); /* direct call: keep the message already recorded */
     a->fid = -1;
     if (a->tmp) unlink(a->tmp);
+    qsnn_tmpfile_forget(a->slot);
+    a->slot = -1;
     qsnn_free(ctx, a->tmp);
     a->tmp = NULL;
 }

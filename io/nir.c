@@ -4,7 +4,6 @@
 #include "io/h5util.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,35 +212,6 @@ done:
     return st;
 }
 
-/* The temporary file being written, removed if SIGINT, SIGTERM or SIGHUP arrives meanwhile (the
- * handlers are in place only while export writes; the process then dies of the signal as before). */
-static char tmp_path[4200];
-static volatile sig_atomic_t tmp_live;
-static const int tmp_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-static struct sigaction tmp_old[3];
-
-static void tmp_on_signal(int sig) {
-    if (tmp_live) unlink(tmp_path);
-    for (int k = 0; k < 3; k++)
-        if (tmp_sigs[k] == sig) sigaction(sig, &tmp_old[k], NULL);
-    raise(sig);
-}
-
-static void tmp_guard(const char *tmp, int on) {
-    if (on && tmp) {
-        snprintf(tmp_path, sizeof tmp_path, "%s", tmp);
-        tmp_live = strlen(tmp) < sizeof tmp_path;
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = tmp_on_signal;
-        sigemptyset(&sa.sa_mask);
-        for (int k = 0; k < 3; k++) sigaction(tmp_sigs[k], &sa, &tmp_old[k]);
-    } else if (!on) {
-        tmp_live = 0;
-        for (int k = 0; k < 3; k++) sigaction(tmp_sigs[k], &tmp_old[k], NULL);
-    }
-}
-
 qsnn_status qsnn_nir_export(qsnn_ctx *ctx, const char *path, const qsnn_net *net, const qsnn_nir_export_opts *opts) {
     if (!path || !*path || !net) return qsnn_fail(ctx, QSNN_ERR_ARG, "NIR export: path and network are required");
     const double dt = opts && opts->dt != 0 ? opts->dt : QSNN_NIR_DEFAULT_DT;
@@ -262,11 +232,9 @@ qsnn_status qsnn_nir_export(qsnn_ctx *ctx, const char *path, const qsnn_net *net
     qsnn_h5_atomic out;
     qsnn_status st = qsnn_h5_atomic_create(ctx, path, &out);
     if (st) return st;
-    tmp_guard(out.tmp, 1);
     st = export_contents(ctx, path, out.fid, net, dt, opts ? opts->config_yaml : NULL);
     if (!st) st = qsnn_h5_atomic_commit(ctx, &out);
     else qsnn_h5_atomic_abort(ctx, &out);
-    tmp_guard(NULL, 0);
     return st;
 }
 

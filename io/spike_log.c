@@ -1,4 +1,5 @@
 #include "io/spike_log.h"
+#include "io/tmpfiles.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -35,32 +36,6 @@ struct qsnn_spike_log {
     const qsnn_popnet *net;
     int committed, slot;
 };
-
-/* ---- temporary files removed on a signal ------------------------------------------------------ */
-
-#define MAX_OPEN 8
-static char *volatile open_tmp[MAX_OPEN];
-
-static void on_signal(int sig) {
-    for (int i = 0; i < MAX_OPEN; i++)
-        if (open_tmp[i]) unlink(open_tmp[i]);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-void qsnn_spike_log_cleanup_on_signals(void) {
-    static int done;
-    if (done) return;
-    done = 1;
-    const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(sigs[i], &sa, NULL);
-    }
-}
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
 
@@ -175,12 +150,7 @@ qsnn_status qsnn_spike_log_create(qsnn_ctx *ctx, const char *path, const qsnn_sp
         return st;
     }
     fclose(probe);
-    for (int i = 0; i < MAX_OPEN; i++)
-        if (!open_tmp[i]) {
-            open_tmp[i] = L->tmp;
-            L->slot = i;
-            break;
-        }
+    L->slot = qsnn_tmpfile_register(L->tmp);
     L->f = H5Fcreate(L->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (L->f < 0) {
         st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, "cannot create the temporary file");
@@ -325,7 +295,7 @@ void qsnn_spike_log_destroy(qsnn_spike_log **lp) {
         qsnn_free(ctx, o->sb);
     }
     if (L->f >= 0) H5Fclose(L->f);
-    if (L->slot >= 0) open_tmp[L->slot] = NULL;
+    qsnn_tmpfile_forget(L->slot);
     if (L->tmp && !L->committed) unlink(L->tmp);
     qsnn_free(ctx, L->path);
     qsnn_free(ctx, L->tmp);

@@ -16,7 +16,7 @@
  *
  * Writes are atomic: everything goes to "PATH.tmp.<pid>", renamed over PATH by commit; destroy
  * without commit removes the temporary file, and so do SIGINT, SIGTERM and SIGHUP after
- * qsnn_spike_log_cleanup_on_signals(). */
+ * qsnn_tmpfiles_cleanup_on_signals() (io/tmpfiles.h). */
 #ifndef QSNN_IO_SPIKE_LOG_H
 #define QSNN_IO_SPIKE_LOG_H
 
@@ -46,8 +46,5 @@ qsnn_status qsnn_spike_log_states(void *log, int pop, int64_t step, const double
 qsnn_status qsnn_spike_log_commit(qsnn_spike_log *log, const qsnn_sim_stats *stats);
 /* Frees; without a successful commit, removes the temporary file. NULL is a no-op. */
 void qsnn_spike_log_destroy(qsnn_spike_log **log);
-/* SIGINT, SIGTERM, SIGHUP remove the temporary files of open logs, then end the process as the
- * signal would have. Idempotent. */
-void qsnn_spike_log_cleanup_on_signals(void);
 
 #endif

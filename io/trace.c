@@ -1,4 +1,5 @@
 #include "io/trace.h"
+#include "io/tmpfiles.h"
 #include "io/checkpoint.h"
 #include "io/h5util.h"
 
@@ -19,47 +20,6 @@
 #define EV_BLOCK 32768
 #define DEFLATE_LEVEL 4
 #define TMP_PATH_MAX 4200
-
-/* --- temporary files removed on a signal -------------------------------------------------------- */
-
-#define MAX_TMP 8
-static char tmp_paths[MAX_TMP][TMP_PATH_MAX];
-static volatile sig_atomic_t tmp_used[MAX_TMP];
-static struct sigaction old_act[3];
-static const int cleanup_sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-static int handlers_installed;
-
-static void on_signal(int sig) {
-    for (int i = 0; i < MAX_TMP; i++)
-        if (tmp_used[i]) unlink(tmp_paths[i]);
-    for (int k = 0; k < 3; k++)
-        if (cleanup_sigs[k] == sig) sigaction(sig, &old_act[k], NULL);
-    raise(sig); /* die of it as before (blocked until the handler returns) */
-}
-
-void qsnn_trace_cleanup_on_signals(void) {
-    if (handlers_installed) return;
-    handlers_installed = 1;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    for (int k = 0; k < 3; k++) sigaction(cleanup_sigs[k], &sa, &old_act[k]);
-}
-
-static int tmp_register(const char *p) {
-    for (int i = 0; i < MAX_TMP; i++)
-        if (!tmp_used[i]) {
-            snprintf(tmp_paths[i], sizeof tmp_paths[i], "%s", p);
-            tmp_used[i] = 1;
-            return i;
-        }
-    return -1; /* more than MAX_TMP open writers: this one is not cleaned on a signal */
-}
-
-static void tmp_unregister(int i) {
-    if (i >= 0) tmp_used[i] = 0;
-}
 
 /* --- writer ------------------------------------------------------------------------------------- */
 
@@ -197,7 +157,7 @@ qsnn_status qsnn_trace_writer_create(qsnn_ctx *ctx, const char *path, const qsnn
     }
     close(fd);
     w->created = 1;
-    w->slot = tmp_register(w->tmp);
+    w->slot = qsnn_tmpfile_register(w->tmp);
     w->f = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->f < 0) {
         st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, "cannot create the temporary file");
@@ -534,7 +494,7 @@ qsnn_status qsnn_trace_commit(qsnn_trace_writer *w) {
     }
     if (rename(w->tmp, w->path) != 0)
         return qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot rename %s to it: %s", w->path, w->tmp, strerror(errno));
-    tmp_unregister(w->slot);
+    qsnn_tmpfile_forget(w->slot);
     w->slot = -1;
     w->committed = 1;
     return QSNN_OK;
@@ -554,7 +514,7 @@ void qsnn_trace_writer_destroy(qsnn_trace_writer **pw) {
     close_recording(w);
     if (w->f >= 0) H5Fclose(w->f);
     if (w->created && !w->committed) unlink(w->tmp);
-    tmp_unregister(w->slot);
+    qsnn_tmpfile_forget(w->slot);
     qsnn_free(ctx, w->path);
     qsnn_free(ctx, w->tmp);
     qsnn_free(ctx, w->config);

@@ -29,8 +29,8 @@
  *     membrane_level uint8|uint16 [N][T][k] its level index (quantized states only; uint8 up to 8 bits)
  *
  * Writes are atomic: everything goes to "PATH.tmp.<pid>", renamed over PATH by commit; destroy
- * without commit removes the temporary file. After qsnn_trace_cleanup_on_signals(), SIGINT, SIGTERM
- * and SIGHUP remove every temporary file of an open writer before the process dies.
+ * without commit removes the temporary file. After qsnn_tmpfiles_cleanup_on_signals() (io/tmpfiles.h),
+ * SIGINT, SIGTERM and SIGHUP remove every temporary file of an open writer before the process dies.
  *
  * Errors: QSNN_ERR_IO (missing file, cannot create or rename), QSNN_ERR_FORMAT (not HDF5, truncated,
  * "not a qsnn trace file", a dataset missing or of the wrong type/shape, values out of range),
@@ -86,9 +86,6 @@ qsnn_status qsnn_trace_set_epochs(qsnn_trace_writer *w, int first, int last);
 qsnn_status qsnn_trace_commit(qsnn_trace_writer *w);
 /* Frees the writer; without a successful commit, removes the temporary file. NULL is a no-op. */
 void qsnn_trace_writer_destroy(qsnn_trace_writer **w);
-/* Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the temporary files of open writers,
- * then die of the signal as before. Idempotent. */
-void qsnn_trace_cleanup_on_signals(void);
 
 /* --- reading ------------------------------------------------------------------------------------ */
 
