@@ -1,6 +1,7 @@
 /* The qsnn program end to end: run the built binary through a shell, capture stdout and stderr in
  * files, and check exit statuses, the output lines, the files written and the one-line error
  * reports on bad input. */
+#include "cli_harness.h"
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -26,84 +27,13 @@
 static const char *split_files[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                                      "t10k-labels-idx1-ubyte"};
 
-static char tmpdir[64];
-static char *out_text, *err_text; /* of the last run() */
 
-static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qsnn_test_cli_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    out_text = err_text = NULL;
-}
-
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
-}
+static void setup(void) { harness_setup("cli"); }
+static void teardown(void) { harness_teardown(); }
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-
-/* tmpdir/name, in a rotating set of static buffers. */
-static const char *tpath(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *p = bufs[k++ % 8];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    size_t cap = 4096, n = 0;
-    char *s = malloc(cap);
-    cr_assert_not_null(s);
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap *= 2;
-            s = realloc(s, cap);
-            cr_assert_not_null(s);
-        }
-        const size_t r = fread(s + n, 1, 4096, f);
-        n += r;
-        if (r == 0) break;
-    }
-    fclose(f);
-    s[n] = 0;
-    return s;
-}
-
-/* Runs `qsnn ARGS` (ARGS pasted into a shell command line as is) with stdout and stderr captured;
- * returns the exit status, with the output in out_text / err_text. */
-static int run(const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    const int n = vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    cr_assert(n >= 0 && (size_t)n < sizeof args, "command line too long");
-    snprintf(cmd, sizeof cmd, "'%s' %s </dev/null >'%s' 2>'%s'", QSNN_BIN, args, tpath(".stdout"), tpath(".stderr"));
-    const int st = system(cmd);
-    cr_assert(st != -1, "system() failed: %s", strerror(errno));
-    free(out_text);
-    free(err_text);
-    out_text = slurp(tpath(".stdout"));
-    err_text = slurp(tpath(".stderr"));
-    unlink(tpath(".stdout"));
-    unlink(tpath(".stderr"));
-    cr_assert(WIFEXITED(st), "qsnn %s: killed by a signal (status 0x%x); stderr: %s", args, st, err_text);
-    return WEXITSTATUS(st);
-}
-
-static int count_char(const char *s, char c) {
-    int k = 0;
-    for (; *s; s++) k += *s == c;
-    return k;
-}
 
 /* Bad input: a nonzero exit status and exactly one stderr line containing every needle. */
 static void assert_fails_one_line(int rc, const char *what, const char *const *needles) {
@@ -243,7 +173,7 @@ Test(cli, unknown_command) {
 }
 
 Test(cli, no_command_is_usage_error) {
-    const int rc = run("");
+    const int rc = run("%s", "");
     cr_assert_eq(rc, 2, "qsnn without a command: exit status %d, expected 2", rc);
     cr_expect_str_empty(out_text);
 }

@@ -1,6 +1,7 @@
 /* NIR export and import (io/nir.h, qsnn export / qsnn import): round trips that give the same spikes
  * bit for bit, files in other tools' conventions written here with the HDF5 C API, and bad files
  * refused with one line naming the node and dataset, leaving no output behind. */
+#include "cli_harness.h"
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -27,70 +28,15 @@
 #define QUANT "--set quant.weight.bits=4 --set quant.state.bits=4"
 #define N_SAMPLES 300
 
-static char tmpdir[64];
-static char *out_text, *err_text;
 
-static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qsnn_test_nir_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    out_text = err_text = NULL;
-}
-
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
-}
+static void setup(void) { harness_setup("nir"); }
+static void teardown(void) { harness_teardown(); }
 
 TestSuite(nir, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static const char *tpath(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *p = bufs[k++ % 8];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_not_null(s);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    s[n] = 0;
-    return s;
-}
-
 /* Runs `qsnn ARGS` with stdout and stderr captured into out_text / err_text; returns the exit status. */
-static int run(const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    const int n = vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    cr_assert(n >= 0 && (size_t)n < sizeof args);
-    snprintf(cmd, sizeof cmd, "'%s' %s </dev/null >'%s' 2>'%s'", QSNN_BIN, args, tpath(".stdout"), tpath(".stderr"));
-    const int st = system(cmd);
-    cr_assert(st != -1);
-    free(out_text);
-    free(err_text);
-    out_text = slurp(tpath(".stdout"));
-    err_text = slurp(tpath(".stderr"));
-    unlink(tpath(".stdout"));
-    unlink(tpath(".stderr"));
-    cr_assert(WIFEXITED(st), "qsnn %s: killed by a signal; stderr: %s", args, err_text);
-    return WEXITSTATUS(st);
-}
-
 static int have_data(void) { return access(DATA_DIR "/t10k-images-idx3-ubyte.gz", R_OK) == 0; }
 #define NEED_DATA()                                                                                                    \
     do {                                                                                                               \
@@ -113,12 +59,6 @@ static int count_files_with(const char *needle) {
     for (struct dirent *e; (e = readdir(d));)
         if (strstr(e->d_name, needle)) k++;
     closedir(d);
-    return k;
-}
-
-static int count_char(const char *s, char c) {
-    int k = 0;
-    for (; *s; s++) k += *s == c;
     return k;
 }
 

@@ -1,6 +1,7 @@
 /* qsnn simulate end to end through the built binary: exit statuses, the HDF5 file read back with
  * the C API, determinism across thread counts for both engines, a short COBA run's rate, and the
  * one-line errors for bad configurations. */
+#include "cli_harness.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <hdf5.h>
@@ -12,47 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char tmpdir[64];
-static char *out_text, *err_text;
 
-static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qsnn_test_sim_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    out_text = err_text = NULL;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
-}
+static void setup(void) { harness_setup("simulate"); }
+static void teardown(void) { harness_teardown(); }
 
 TestSuite(simulate, .init = setup, .fini = teardown, .timeout = 120);
-
-static const char *tpath(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *p = bufs[k++ % 8];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    size_t cap = 1 << 16, n = 0;
-    char *s = malloc(cap);
-    for (size_t r; (r = fread(s + n, 1, cap - n - 1, f)) > 0;) {
-        n += r;
-        if (n + 1 == cap) s = realloc(s, cap *= 2);
-    }
-    fclose(f);
-    s[n] = 0;
-    return s;
-}
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -61,21 +26,13 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
-static int run(const char *fmt, ...) {
-    char args[4096], cmd[8192];
+/* qsnn ARGS run inside the test's folder (relative paths in configs resolve there). */
+static __attribute__((format(printf, 1, 2))) int sim_run(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    const int rc = run_in(tmpdir, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s </dev/null >'%s' 2>'%s'", tmpdir, QSNN_BIN, args, tpath(".out"),
-             tpath(".err"));
-    const int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    out_text = slurp(tpath(".out"));
-    err_text = slurp(tpath(".err"));
-    cr_assert(WIFEXITED(st), "qsnn %s: killed; stderr %s", args, err_text);
-    return WEXITSTATUS(st);
+    return rc;
 }
 
 /* One line on stderr, equal to `want`. */
@@ -159,7 +116,7 @@ static double attr_f64(hid_t loc, const char *name) {
 
 Test(simulate, writes_the_documented_layout) {
     write_file(tpath("net.yaml"), small_net);
-    int rc = run("simulate net.yaml --out out.h5 --no-progress");
+    int rc = sim_run("simulate net.yaml --out out.h5 --no-progress");
     cr_assert_eq(rc, 0, "stderr: %s", err_text);
     cr_assert_not_null(strstr(out_text, "saved out.h5"), "%s", out_text);
     hid_t f = H5Fopen(tpath("out.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -217,8 +174,8 @@ Test(simulate, same_spikes_for_any_thread_count_step) {
                "projections:\n"
                "  - {from: inp, to: exc, target: ge, weight: 0.2, p: 0.01}\n"
                "  - {from: exc, to: exc, target: gi, weight: 0.4, p: 0.001}\n");
-    cr_assert_eq(run("simulate big.yaml --out t1.h5 --threads 1"), 0, "%s", err_text);
-    cr_assert_eq(run("simulate big.yaml --out t2.h5 --threads 2"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate big.yaml --out t1.h5 --threads 1"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate big.yaml --out t2.h5 --threads 2"), 0, "%s", err_text);
     cr_assert_not_null(strstr(out_text, "2 threads"), "%s", out_text);
     assert_same_spikes(tpath("t1.h5"), tpath("t2.h5"), "exc");
     assert_same_spikes(tpath("t1.h5"), tpath("t2.h5"), "inp");
@@ -226,8 +183,8 @@ Test(simulate, same_spikes_for_any_thread_count_step) {
 
 Test(simulate, same_spikes_for_any_thread_count_cvode) {
     write_file(tpath("net.yaml"), small_net);
-    cr_assert_eq(run("simulate net.yaml --engine cvode --out c1.h5 --threads 1"), 0, "%s", err_text);
-    cr_assert_eq(run("simulate net.yaml --engine cvode --out c2.h5 --threads 2"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate net.yaml --engine cvode --out c1.h5 --threads 1"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate net.yaml --engine cvode --out c2.h5 --threads 2"), 0, "%s", err_text);
     assert_same_spikes(tpath("c1.h5"), tpath("c2.h5"), "exc");
 }
 
@@ -235,8 +192,8 @@ Test(simulate, same_spikes_for_any_thread_count_cvode) {
  * Poisson spikes are identical), within 15%. */
 Test(simulate, engines_agree_on_rates) {
     write_file(tpath("net.yaml"), small_net);
-    cr_assert_eq(run("simulate net.yaml --out s.h5"), 0, "%s", err_text);
-    cr_assert_eq(run("simulate net.yaml --out c.h5 --engine cvode"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate net.yaml --out s.h5"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate net.yaml --out c.h5 --engine cvode"), 0, "%s", err_text);
     spikes a = read_spikes(tpath("s.h5"), "exc"), b = read_spikes(tpath("c.h5"), "exc");
     spikes pa = read_spikes(tpath("s.h5"), "inp"), pb = read_spikes(tpath("c.h5"), "inp");
     cr_assert_eq(pa.n, pb.n, "Poisson drives differ");
@@ -252,7 +209,7 @@ Test(simulate, engines_agree_on_rates) {
  * [15, 30] Hz holds with a margin for 0.2 s and catches a broken synapse sign, conductance or
  * refractory period (rates then fall under 5 Hz or rise above 60 Hz). */
 Test(simulate, coba_rate_in_band) {
-    cr_assert_eq(run("simulate '%s/../examples/coba.yaml' --duration 0.2 --no-save --json", QSNN_TEST_DIR), 0, "%s",
+    cr_assert_eq(sim_run("simulate '%s/../examples/coba.yaml' --duration 0.2 --no-save --json", QSNN_TEST_DIR), 0, "%s",
                  err_text);
     const char *j = strstr(out_text, "\"mean_rate_hz\": ");
     cr_assert_not_null(j, "%s", out_text);
@@ -265,38 +222,38 @@ Test(simulate, coba_rate_in_band) {
 Test(simulate, errors_are_one_line) {
     write_file(tpath("neg.yaml"), "populations:\n  - {name: exc, n: 10, model: lif_conductance,\n"
                                   "     params: {tau_m: -20 ms}}\n");
-    assert_error(run("simulate neg.yaml --no-save"), 1,
+    assert_error(sim_run("simulate neg.yaml --no-save"), 1,
                  "qsnn simulate: population exc (lif_conductance): tau_m = -0.02: must be > 0");
     write_file(tpath("cap.yaml"), "populations:\n  - {name: cells, n: 4, model: adex, params: {C: -200 pF}}\n");
-    assert_error(run("simulate cap.yaml --no-save"), 1, "qsnn simulate: population cells (adex): C = -2e-10: must be > 0");
+    assert_error(sim_run("simulate cap.yaml --no-save"), 1, "qsnn simulate: population cells (adex): C = -2e-10: must be > 0");
     write_file(tpath("key.yaml"), "dt: 0.1 ms\npopulations:\n  - name: exc\n    n: 10\n    model: lif_current\n"
                                   "    colour: red\n");
-    assert_error(run("simulate key.yaml --no-save"), 1,
+    assert_error(sim_run("simulate key.yaml --no-save"), 1,
                  "qsnn simulate: key.yaml:6: populations[0].colour: unknown key (known: name, n, model, rate, "
                  "integration, params, init, record)");
     write_file(tpath("unit.yaml"), "dt: 0.1 mV\npopulations: []\n");
-    assert_error(run("simulate unit.yaml --no-save"), 1,
+    assert_error(sim_run("simulate unit.yaml --no-save"), 1,
                  "qsnn simulate: unit.yaml:1: dt: expected a time (s), got '0.1 mV'");
     write_file(tpath("par.yaml"), "populations:\n  - name: exc\n    n: 10\n    model: lif_current\n"
                                   "    params: {tau: 5 ms}\n");
-    cr_assert_eq(run("simulate par.yaml --no-save"), 1);
+    cr_assert_eq(sim_run("simulate par.yaml --no-save"), 1);
     cr_assert_not_null(strstr(err_text, "par.yaml:5: exc.params.tau: model lif_current has no parameter 'tau'"),
                        "%s", err_text);
     write_file(tpath("nan.yaml"), "populations:\n  - {name: exc, n: 10, model: lif_current, params: {v_thresh: nan}}\n");
-    assert_error(run("simulate nan.yaml --no-save"), 1,
+    assert_error(sim_run("simulate nan.yaml --no-save"), 1,
                  "qsnn simulate: nan.yaml:2: exc.params.v_thresh: 'nan' is not a finite number");
-    assert_error(run("simulate missing.yaml --no-save"), 1, "qsnn simulate: missing.yaml: No such file or directory");
-    assert_error(run("simulate"), 2, "qsnn simulate: which network? usage: qsnn simulate CONFIG (see --help)");
-    assert_error(run("simulate x.yaml --engine rk4"), 2, "qsnn simulate: --engine rk4: expected step or cvode");
+    assert_error(sim_run("simulate missing.yaml --no-save"), 1, "qsnn simulate: missing.yaml: No such file or directory");
+    assert_error(sim_run("simulate"), 2, "qsnn simulate: which network? usage: qsnn simulate CONFIG (see --help)");
+    assert_error(sim_run("simulate x.yaml --engine rk4"), 2, "qsnn simulate: --engine rk4: expected step or cvode");
     write_file(tpath("net.yaml"), small_net);
-    cr_assert_eq(run("simulate net.yaml --out nodir/x.h5"), 1);
+    cr_assert_eq(sim_run("simulate net.yaml --out nodir/x.h5"), 1);
     cr_assert(!strncmp(err_text, "qsnn simulate: nodir/x.h5: cannot create the temporary file nodir/x.h5.tmp.", 75) &&
                   strstr(err_text, ": No such file or directory\n"),
               "%s", err_text);
 }
 
 Test(simulate, help_lists_every_option) {
-    cr_assert_eq(run("simulate --help"), 0);
+    cr_assert_eq(sim_run("simulate --help"), 0);
     const char *opts[] = {"--out", "--no-save", "--engine", "--duration", "--dt", "--threads", "--seed",
                           "--record-states", "--rtol", "--atol", "--json", "--no-progress", "--model", "--samples"};
     for (size_t k = 0; k < sizeof opts / sizeof *opts; k++)
@@ -326,12 +283,12 @@ Test(simulate, sigterm_leaves_no_file) {
 Test(simulate, solver_failures_name_the_neuron) {
     write_file(tpath("hh.yaml"), "dt: 1 ms\nduration: 0.5 s\npopulations:\n"
                                  "  - {name: cells, n: 3, model: hh, params: {i_ext: 1 nA}}\n");
-    assert_error(run("simulate hh.yaml --no-save"), 1,
+    assert_error(sim_run("simulate hh.yaml --no-save"), 1,
                  "qsnn simulate: population cells neuron 0: state v is not finite by t = 0.064 s (time step too "
                  "large for these dynamics? the cvode engine adapts its steps)");
     write_file(tpath("izh.yaml"), "duration: 0.1 s\npopulations:\n"
                                   "  - {name: runaway, n: 2, model: izhikevich, params: {v_peak: 1e300, i_ext: 100}}\n");
-    cr_assert_eq(run("simulate izh.yaml --no-save --engine cvode"), 1);
+    cr_assert_eq(sim_run("simulate izh.yaml --no-save --engine cvode"), 1);
     const char *want = "qsnn simulate: population runaway neuron 0: CVODE CV_";
     cr_assert(!strncmp(err_text, want, strlen(want)) && strstr(err_text, " at t = "), "%s", err_text);
     cr_assert_eq(access(tpath("runs"), F_OK), -1); /* --no-save wrote nothing */
@@ -340,7 +297,7 @@ Test(simulate, solver_failures_name_the_neuron) {
 /* --record-states adds to the file's record list (sorted, merged). */
 Test(simulate, record_states_option) {
     write_file(tpath("net.yaml"), small_net);
-    cr_assert_eq(run("simulate net.yaml --out r.h5 --record-states exc:3,1 --record-states exc:7"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate net.yaml --out r.h5 --record-states exc:3,1 --record-states exc:7"), 0, "%s", err_text);
     hid_t f = H5Fopen(tpath("r.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t d = H5Dopen2(f, "populations/exc/state/ge", H5P_DEFAULT);
     cr_assert_geq(d, 0);
@@ -351,9 +308,9 @@ Test(simulate, record_states_option) {
     H5Aread(a, H5T_NATIVE_INT32, n);
     cr_assert(n[0] == 0 && n[1] == 1 && n[2] == 3 && n[3] == 7, "%d %d %d %d", n[0], n[1], n[2], n[3]);
     H5Sclose(sp), H5Aclose(a), H5Dclose(d), H5Fclose(f);
-    assert_error(run("simulate net.yaml --no-save --record-states inp:0"), 1,
+    assert_error(sim_run("simulate net.yaml --no-save --record-states inp:0"), 1,
                  "qsnn simulate: --record-states inp:0: inp is a Poisson source");
-    assert_error(run("simulate net.yaml --no-save --record-states exc:120"), 1,
+    assert_error(sim_run("simulate net.yaml --no-save --record-states exc:120"), 1,
                  "qsnn simulate: --record-states exc:120: neuron indices must be in 0..119");
 }
 
@@ -363,16 +320,16 @@ Test(simulate, record_states_option) {
 Test(simulate, trained_model_in_continuous_time) {
     if (access("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", R_OK) != 0)
         cr_skip_test("Fashion-MNIST not installed");
-    cr_assert_eq(run("train --set data.train_limit=1024 --set data.test_limit=512 --set model.hidden=64 "
+    cr_assert_eq(sim_run("train --set data.train_limit=1024 --set data.test_limit=512 --set model.hidden=64 "
                      "--set data.steps=8 --no-progress --epochs 1 --out tiny"),
                  0, "%s", err_text);
-    cr_assert_eq(run("simulate --model tiny/model.h5 --samples 50 --json"), 0, "%s", err_text);
+    cr_assert_eq(sim_run("simulate --model tiny/model.h5 --samples 50 --json"), 0, "%s", err_text);
     cr_assert_not_null(strstr(out_text, "accuracy: discrete "), "%s", out_text);
     const char *j = strstr(out_text, "\"same_prediction\": ");
     cr_assert_not_null(j, "%s", out_text);
     const double same = atof(j + strlen("\"same_prediction\": "));
     fprintf(stderr, "%s", out_text);
     cr_assert_geq(same, 0.7, "%s", out_text);
-    assert_error(run("simulate net.yaml --model tiny/model.h5"), 2,
+    assert_error(sim_run("simulate net.yaml --model tiny/model.h5"), 2,
                  "qsnn simulate: give a CONFIG or --model, not both ('net.yaml', 'tiny/model.h5')");
 }

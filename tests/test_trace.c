@@ -2,6 +2,7 @@
  * round trip, re-simulation of a recorded quantized model reproducing every logged spike and
  * membrane bit for bit, refused files, and qsnn record end to end (one-line errors, Ctrl-C leaves
  * nothing behind). */
+#include "cli_harness.h"
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,73 +29,15 @@
     "--no-progress --epochs 1"
 #define Q4 "--set quant.weight.bits=4 --set quant.state.bits=4"
 
-static char tmpdir[64];
-static char *out_text, *err_text;
 
-static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/qsnn_test_trace_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    out_text = err_text = NULL;
-}
-
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
-}
+static void setup(void) { harness_setup("trace"); }
+static void teardown(void) { harness_teardown(); }
 
 TestSuite(trace, .init = setup, .fini = teardown, .timeout = 120);
 
 static void sleep_us(long us) {
     struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
     nanosleep(&ts, NULL);
-}
-
-static const char *tpath(const char *name) {
-    static char bufs[8][512];
-    static int k;
-    char *p = bufs[k++ % 8];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    const long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_not_null(s);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    s[n] = 0;
-    return s;
-}
-
-static int run(const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "'%s' %s </dev/null >'%s' 2>'%s'", QSNN_BIN, args, tpath(".stdout"), tpath(".stderr"));
-    const int st = system(cmd);
-    cr_assert(st != -1);
-    free(out_text);
-    free(err_text);
-    out_text = slurp(tpath(".stdout"));
-    err_text = slurp(tpath(".stderr"));
-    cr_assert(WIFEXITED(st), "qsnn %s: killed by a signal; stderr: %s", args, err_text);
-    return WEXITSTATUS(st);
-}
-
-static int count_char(const char *s, char c) {
-    int k = 0;
-    for (; *s; s++) k += *s == c;
-    return k;
 }
 
 static void assert_fails_one_line(int rc, int want_rc, const char *what, const char *const *needles) {
