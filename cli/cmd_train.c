@@ -113,8 +113,10 @@ static void ckpt_optim_of(qsnn_optim *opt, qsnn_ckpt_slot *slots, qsnn_ckpt_opti
     out->slots = slots;
 }
 
-/* The run's history as checkpoints store it (/metrics), with room for `cap` epochs. */
-static int history_alloc(qsnn_ctx *ctx, qsnn_ckpt_history *h, int cap, int n_layers) {
+/* The run's history as checkpoints store it (/metrics), with room for `cap` epochs; the membrane
+ * histograms are shaped like the statistics of net's layers. */
+static int history_alloc(qsnn_ctx *ctx, qsnn_ckpt_history *h, int cap, const qsnn_net *net) {
+    const int n_layers = net->n_layers;
     memset(h, 0, sizeof *h);
     h->n_layers = n_layers;
     const size_t n = cap > 0 ? (size_t)cap : 1;
@@ -125,6 +127,15 @@ static int history_alloc(qsnn_ctx *ctx, qsnn_ckpt_history *h, int cap, int n_lay
     for (int k = 0; k < 8; k++) {
         *a[k] = qsnn_calloc(ctx, k < 6 ? n : n * (size_t)n_layers, sizeof(double));
         ok = ok && *a[k];
+    }
+    h->test_saturated = qsnn_calloc(ctx, n * (size_t)n_layers, sizeof(double));
+    ok = ok && h->test_saturated;
+    for (int l = 0; l < n_layers; l++) {
+        qsnn_state_stats s;
+        qsnn_state_stats_init(&s, &net->layer[l]);
+        h->hist_bins[l] = s.n_bins, h->hist_per_level[l] = s.per_level, h->hist_lo[l] = s.lo, h->hist_hi[l] = s.hi;
+        h->membrane_hist[l] = qsnn_calloc(ctx, n * (size_t)s.n_bins, sizeof(long long));
+        ok = ok && h->membrane_hist[l];
     }
     return ok ? 0 : -1;
 }
@@ -145,12 +156,18 @@ static void history_copy(qsnn_ckpt_history *h, const qsnn_ckpt_history *from, in
         h->seconds[i] = from->seconds[i];
         memcpy(h->firing_rate + i * L, from->firing_rate + i * L, L * sizeof(double));
         memcpy(h->test_firing_rate + i * L, from->test_firing_rate + i * L, L * sizeof(double));
+        if (from->test_saturated) memcpy(h->test_saturated + i * L, from->test_saturated + i * L, L * sizeof(double));
+        for (size_t l = 0; l < L; l++) /* a stored histogram of the same shape (older files have none) */
+            if (from->membrane_hist[l] && from->hist_bins[l] == h->hist_bins[l])
+                memcpy(h->membrane_hist[l] + i * (size_t)h->hist_bins[l], from->membrane_hist[l] + i * (size_t)h->hist_bins[l],
+                       (size_t)h->hist_bins[l] * sizeof(long long));
     }
     h->epochs = n;
 }
 
 /* Appends epoch e (1-based) to h (which has room for it). */
-static void history_append(qsnn_ckpt_history *h, int e, const qsnn_metrics *tr, const qsnn_metrics *te) {
+static void history_append(qsnn_ckpt_history *h, int e, const qsnn_metrics *tr, const qsnn_metrics *te,
+                           const qsnn_trainer *trainer) {
     const int i = h->epochs++;
     const size_t L = (size_t)h->n_layers;
     h->epoch[i] = e;
@@ -163,6 +180,10 @@ static void history_append(qsnn_ckpt_history *h, int e, const qsnn_metrics *tr, 
     for (size_t l = 0; l < L; l++) {
         h->firing_rate[i * L + l] = tr->rates[l];
         h->test_firing_rate[i * L + l] = te->rates[l];
+        h->test_saturated[i * L + l] = te->saturated[l];
+        const qsnn_state_stats *s = qsnn_trainer_state_stats(trainer, (int)l);
+        if (s->n_bins == h->hist_bins[l])
+            memcpy(h->membrane_hist[l] + i * (size_t)h->hist_bins[l], s->counts, (size_t)s->n_bins * sizeof(long long));
     }
 }
 
@@ -324,7 +345,7 @@ int qsnn_cmd_train(int argc, char **argv) {
     }
     /* The history of the epochs already trained (what the checkpoint has of it), then one entry per
      * epoch trained here. */
-    if (history_alloc(ctx, &hist, cfg.train.epochs, net->n_layers)) goto fail;
+    if (history_alloc(ctx, &hist, cfg.train.epochs, net)) goto fail;
     if (resume) {
         if (qsnn_checkpoint_read_history(ctx, resume, &stored)) goto fail;
         history_copy(&hist, &stored, first);
@@ -367,7 +388,7 @@ int qsnn_cmd_train(int argc, char **argv) {
         /* After every epoch, so that an interrupted run loses at most the epoch in progress. */
         qsnn_ckpt_meta meta = {e + 1, mte.accuracy, mtr.loss, cfg.run.seed, cmdline};
         ckpt_optim_of(opt, slots, &ostate);
-        history_append(&hist, e + 1, &mtr, &mte);
+        history_append(&hist, e + 1, &mtr, &mte, tr);
         if (qsnn_checkpoint_save_with_history(ctx, path, net, yaml, &meta, &ostate, &hist)) goto fail;
         if (qsnn_record_session_epoch(rs, e + 1)) goto fail;
     }

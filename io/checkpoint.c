@@ -260,6 +260,22 @@ static qsnn_status save_history(qsnn_ctx *ctx, const char *path, hid_t f, const 
     for (int k = 0; k < 2 && !st; k++)
         st = qsnn_h5_write_array(ctx, path, g, hist_names2[k], H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims2,
                                  *hist_arr2(m, k));
+    if (!st && h->test_saturated)
+        st = qsnn_h5_write_array(ctx, path, g, "test_saturated", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, dims2,
+                                 h->test_saturated);
+    for (int l = 0; l < h->n_layers && !st; l++) {
+        if (!h->hist_bins[l] || !h->membrane_hist[l]) continue;
+        char name[40];
+        snprintf(name, sizeof name, "membrane_hist_layer%d", l);
+        const hsize_t dh[2] = {E, (hsize_t)h->hist_bins[l]};
+        st = qsnn_h5_write_array(ctx, path, g, name, H5T_STD_I64LE, H5T_NATIVE_LLONG, 2, dh, h->membrane_hist[l]);
+        hid_t d = st ? -1 : H5Dopen2(g, name, H5P_DEFAULT);
+        if (!st && d < 0) st = qsnn_h5_fail(ctx, path, "cannot open a metrics dataset");
+        if (!st) st = qsnn_h5_write_attr_i64(ctx, path, d, "per_level", h->hist_per_level[l]);
+        if (!st) st = qsnn_h5_write_attr_f64(ctx, path, d, "lo", h->hist_lo[l]);
+        if (!st) st = qsnn_h5_write_attr_f64(ctx, path, d, "hi", h->hist_hi[l]);
+        if (d >= 0) H5Dclose(d);
+    }
     H5Gclose(g);
     qsnn_free(ctx, ep);
     return st;
@@ -595,6 +611,8 @@ void qsnn_checkpoint_history_free(qsnn_ctx *ctx, qsnn_ckpt_history *h) {
     qsnn_free(ctx, h->epoch);
     for (int k = 0; k < HIST_N1; k++) qsnn_free(ctx, *hist_arr1(h, k));
     for (int k = 0; k < 2; k++) qsnn_free(ctx, *hist_arr2(h, k));
+    qsnn_free(ctx, h->test_saturated);
+    for (int l = 0; l < QSNN_MAX_LAYERS; l++) qsnn_free(ctx, h->membrane_hist[l]);
     memset(h, 0, sizeof *h);
 }
 
@@ -695,6 +713,35 @@ qsnn_status qsnn_checkpoint_read_history(qsnn_ctx *ctx, const char *path, qsnn_c
         st = read_hist_dataset(ctx, path, g, hist_names1[k], H5T_NATIVE_DOUBLE, *hist_arr1(&h, k));
     for (int k = 0; k < 2 && !st; k++)
         st = read_hist_dataset(ctx, path, g, hist_names2[k], H5T_NATIVE_DOUBLE, *hist_arr2(&h, k));
+    if (!st && qsnn_h5_exists(g, "test_saturated")) { /* optional */
+        if ((st = check_hist_dataset(ctx, path, g, "test_saturated", H5T_FLOAT, 2, E, "epoch", &L))) goto done;
+        if (!(h.test_saturated = qsnn_malloc(ctx, n2 * sizeof(double)))) goto nomem;
+        st = read_hist_dataset(ctx, path, g, "test_saturated", H5T_NATIVE_DOUBLE, h.test_saturated);
+    }
+    for (int l = 0; l < L && !st; l++) {
+        char name[40];
+        snprintf(name, sizeof name, "membrane_hist_layer%d", l);
+        if (!qsnn_h5_exists(g, name)) continue; /* optional */
+        if ((st = qsnn_h5_dims(ctx, path, g, name, &r, d))) goto done;
+        if (r != 2 || d[0] != E || d[1] < 1 || d[1] > 65536) {
+            char hs[128];
+            qsnn_h5_fmt_dims(hs, sizeof hs, r, d);
+            st = qsnn_fail(ctx, QSNN_ERR_FORMAT, "%s: metrics/%s has shape %s, expected [%llu][bins]", path, name, hs,
+                           (unsigned long long)E);
+            goto done;
+        }
+        h.hist_bins[l] = (int)d[1];
+        if (!(h.membrane_hist[l] = qsnn_malloc(ctx, n * (size_t)d[1] * sizeof(long long)))) goto nomem;
+        if ((st = read_hist_dataset(ctx, path, g, name, H5T_NATIVE_LLONG, h.membrane_hist[l]))) goto done;
+        hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+        int64_t pl = 0;
+        if (ds < 0) st = qsnn_h5_fail(ctx, path, "cannot open a metrics dataset");
+        if (!st) st = qsnn_h5_read_attr_i64(ctx, path, ds, "per_level", &pl);
+        if (!st) st = qsnn_h5_read_attr_f64(ctx, path, ds, "lo", &h.hist_lo[l]);
+        if (!st) st = qsnn_h5_read_attr_f64(ctx, path, ds, "hi", &h.hist_hi[l]);
+        if (ds >= 0) H5Dclose(ds);
+        h.hist_per_level[l] = pl != 0;
+    }
     goto done;
 nomem:
     st = QSNN_ERR_NOMEM;

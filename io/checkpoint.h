@@ -52,6 +52,12 @@
  *     seconds          float64 [E]      wall time of the epoch: training plus evaluation
  *     firing_rate      float64 [E][L]   mean spikes per neuron per step of each layer, training epoch
  *     test_firing_rate float64 [E][L]   the same on the test split
+ *     test_saturated   float64 [E][L]   fraction of the test split's membrane values at the grid's ends
+ *                                        (float states: outside the configured range); optional
+ *     membrane_hist_layerN int64 [E][B] histogram of layer N's membrane values over the test split
+ *                                        (all steps); @per_level 1: bin k counts state level k (the levels
+ *                                        are layers/layerN/state_levels), 0: B equal bins over [@lo, @hi],
+ *                                        values outside in the end bins; optional
  *
  * Writes are atomic: the file is written to "PATH.tmp.<pid>", flushed, fsync'ed, closed and renamed
  * over PATH; on any error the temporary file is removed and PATH is left untouched.
@@ -115,6 +121,12 @@ typedef struct qsnn_ckpt_history {
     double *train_loss, *train_accuracy, *test_loss, *test_accuracy, *samples_per_s, *seconds;
     double *firing_rate;      /* [epochs][n_layers] */
     double *test_firing_rate; /* [epochs][n_layers] */
+    /* Optional (NULL / 0: not stored; files written before they existed lack them): */
+    double *test_saturated;   /* [epochs][n_layers] fraction of test-split membranes at the grid's ends */
+    int hist_bins[QSNN_MAX_LAYERS];            /* membrane histogram bins of layer l (0: none) */
+    int hist_per_level[QSNN_MAX_LAYERS];       /* 1: bin k = state level k; 0: equal bins over [lo, hi] */
+    double hist_lo[QSNN_MAX_LAYERS], hist_hi[QSNN_MAX_LAYERS];
+    long long *membrane_hist[QSNN_MAX_LAYERS]; /* [epochs][hist_bins[l]] membrane values of the test split */
 } qsnn_ckpt_history;
 
 /* Writes PATH atomically: to "PATH.tmp.<pid>" first, flush + close, then rename(2); on any error the

@@ -965,10 +965,17 @@ static void make_history(hist_buf *b, int with_epochs) {
     }
     b->a[2][1] = 4.9e-324; /* subnormal */
     b->a[3][2] = -0.0;
-    b->h = (qsnn_ckpt_history){HIST_E,    HIST_L,    with_epochs ? b->epoch : NULL,
-                               b->a[0],   b->a[1],   b->a[2],
-                               b->a[3],   b->a[4],   b->a[5],
-                               b->fr,     b->tfr};
+    b->h = (qsnn_ckpt_history){.epochs = HIST_E,
+                               .n_layers = HIST_L,
+                               .epoch = with_epochs ? b->epoch : NULL,
+                               .train_loss = b->a[0],
+                               .train_accuracy = b->a[1],
+                               .test_loss = b->a[2],
+                               .test_accuracy = b->a[3],
+                               .samples_per_s = b->a[4],
+                               .seconds = b->a[5],
+                               .firing_rate = b->fr,
+                               .test_firing_rate = b->tfr};
 }
 
 static void save_history(const char *path, const qsnn_ckpt_history *h) {

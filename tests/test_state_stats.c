@@ -1,6 +1,9 @@
 /* Membrane statistics: level histogram and saturation on known values. */
+#include <hdf5.h>
 #include <math.h>
 #include <string.h>
+
+#include "cli_harness.h"
 
 #include "sim/state_stats.h"
 #include "test_util.h"
@@ -54,4 +57,49 @@ Test(state_stats, float_states_use_the_configured_range) {
     cr_expect_eq(s.counts[37], 1, "0.3: (0.3 + 1) / 2.2 * 64 = 37.8");
     qsnn_net_destroy(&net);
     qsnn_ctx_destroy(&ctx);
+}
+
+/* ---- per-epoch statistics in the run file ------------------------------------------------------ */
+
+static void read_ll(hid_t f, const char *name, long long *out, int *rank, hsize_t *dims) {
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    cr_assert_geq(d, 0, "%s missing", name);
+    hid_t sp = H5Dget_space(d);
+    *rank = H5Sget_simple_extent_dims(sp, dims, NULL);
+    H5Sclose(sp);
+    cr_assert_geq(H5Dread(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), 0);
+    H5Dclose(d);
+}
+
+Test(state_stats, train_stores_saturation_and_membrane_histograms_per_epoch, .timeout = 120) {
+    harness_setup("state_stats");
+    cr_assert_eq(run("train --set data.train_limit=512 --set data.test_limit=100 --set model.hidden=20 "
+                     "--set data.steps=6 --set quant.state.bits=4 --epochs 2 --stop-after 1 --no-progress --out '%s'",
+                     tmpdir), 0, "%s", err_text);
+    cr_assert_eq(run("train --resume '%s/model.h5' --no-progress", tmpdir), 0, "%s", err_text);
+    hid_t f = H5Fopen(tpath("model.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    static long long h0[2 * 16], h1[2 * 16];
+    int rank;
+    hsize_t dims[2];
+    read_ll(f, "metrics/membrane_hist_layer0", h0, &rank, dims);
+    cr_expect_eq(rank, 2);
+    cr_expect(dims[0] == 2 && dims[1] == 16, "[epochs][levels]: [%llu][%llu]", (unsigned long long)dims[0],
+              (unsigned long long)dims[1]);
+    read_ll(f, "metrics/membrane_hist_layer1", h1, &rank, dims);
+    double sat[2 * 2];
+    hid_t d = H5Dopen2(f, "metrics/test_saturated", H5P_DEFAULT);
+    cr_assert_geq(d, 0);
+    cr_assert_geq(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, sat), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    for (int e = 0; e < 2; e++) { /* both epochs, the first one written before the resume */
+        long long t0 = 0, t1 = 0;
+        for (int k = 0; k < 16; k++) t0 += h0[e * 16 + k], t1 += h1[e * 16 + k];
+        cr_expect_eq(t0, 6LL * 100 * 20, "epoch %d: every membrane value of the hidden layer counted once", e + 1);
+        cr_expect_eq(t1, 6LL * 100 * 10, "epoch %d: output layer", e + 1);
+        cr_expect_float_eq(sat[e * 2], (double)(h0[e * 16] + h0[e * 16 + 15]) / (double)t0, 1e-12,
+                           "saturated = the two end levels' share");
+    }
+    harness_teardown();
 }
