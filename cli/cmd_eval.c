@@ -118,7 +118,9 @@ int qsnn_cmd_eval(int argc, char **argv) {
     printf(", saturated");
     for (int l = 0; l < net->n_layers; l++) printf(" %.4f", m.saturated[l]);
     printf(", %.0f samples/s\n", m.samples_per_s);
-    if (m.accuracy == meta.test_accuracy)
+    if (meta.epoch == 0 && meta.test_accuracy == 0.0)
+        ; /* nothing recorded (an imported model) */
+    else if (m.accuracy == meta.test_accuracy)
         printf("matches the accuracy recorded at training (%.2f%%)\n", 100.0 * meta.test_accuracy);
     else
         printf("differs from the accuracy recorded at training (%.4f%%)\n", 100.0 * meta.test_accuracy);

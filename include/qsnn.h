@@ -6,8 +6,14 @@
  * time step (quant/state_quant.h: uniform, threshold-centered and zero-centered grids). The engine
  * (sim/engine.h) runs layer by layer over all T steps — one matrix product per layer, then the
  * neurons advance through time — and backpropagates through time with surrogate gradients.
+ * Quantizers: weight quantizers as a traits table (uniform symmetric/affine, LSQ with learned steps
+ * and zero points), state grids (uniform, threshold-centered, zero-centered, threshold_rest,
+ * fixed_point), per-layer bit widths; integer-exact models run on the integer-only engine
+ * (sim/int_engine.h) spike for spike; post-training quantization in train/ptq.h.
  * train/ holds losses, optimizers and the training loop, datasets/ the IDX reader and input
- * encoders, io/ HDF5 checkpoints. Every call that can fail returns a qsnn_status and leaves a
+ * encoders, io/ HDF5 checkpoints, spike traces, NIR graphs and integer model files. The
+ * continuous-time engine (sim/cvode_engine.h) and population networks (sim/popnet.h) simulate
+ * biophysical models on SUNDIALS CVODE. Every call that can fail returns a qsnn_status and leaves a
  * one-line message in the context (qsnn_last_error). Results do not depend on the thread count.
  *
  * Worked example: one training step of a 784-1000-10 LIF network with 4-bit membranes.
@@ -43,13 +49,26 @@
 #include "datasets/encoder.h"
 #include "datasets/idx.h"
 #include "io/checkpoint.h"
+#include "io/int_model.h"
+#include "io/nir.h"
+#include "io/spike_log.h"
+#include "io/trace.h"
+#include "io/trace_compare.h"
+#include "neurons/ct_model.h"
 #include "neurons/neuron.h"
+#include "quant/range.h"
 #include "quant/state_quant.h"
 #include "quant/weight_quant.h"
+#include "sim/cvode_engine.h"
 #include "sim/engine.h"
+#include "sim/int_engine.h"
 #include "sim/network.h"
+#include "sim/popnet.h"
+#include "sim/state_stats.h"
+#include "train/int_eval.h"
 #include "train/loss.h"
 #include "train/optim.h"
+#include "train/ptq.h"
 #include "train/trainer.h"
 
 #endif
