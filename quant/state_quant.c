@@ -131,6 +131,34 @@ qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, do
     return QSNN_OK;
 }
 
+/* Order-preserving map of floats to integers (so the floats between a and b can be bisected). */
+static int64_t ord(float f) {
+    int32_t i;
+    memcpy(&i, &f, sizeof i);
+    return i >= 0 ? (int64_t)i : -(int64_t)(i & 0x7fffffff);
+}
+static float unord(int64_t k) {
+    int32_t i = k >= 0 ? (int32_t)k : (int32_t)((-k) | 0x80000000u);
+    float f;
+    memcpy(&f, &i, sizeof f);
+    return f;
+}
+
+/* The smallest float u in (a, b] for which the reference picks b: !((u - a) <= (b - u)), evaluated in
+ * float exactly as qsnn_state_quant_ref does; monotone in u, so bisect over the floats. */
+static float decision_cut(float a, float b) {
+    if (!(a < b)) return b; /* levels merged by float rounding: either is right */
+    volatile float va = a, vb = b; /* keep float evaluation (no extended precision, no folding) */
+    int64_t lo = ord(a), hi = ord(b); /* picks(lo) false, picks(hi) true */
+    while (hi - lo > 1) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        const float u = unord(mid);
+        if (!((u - va) <= (vb - u))) hi = mid;
+        else lo = mid;
+    }
+    return unord(hi);
+}
+
 qsnn_status qsnn_state_quant_build(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, float theta, qsnn_state_quant *q) {
     if (cfg->bits == 0) {
         qsnn_state_quant_free(ctx, q);
@@ -160,6 +188,8 @@ qsnn_status qsnn_state_quant_build(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
     q->hi = q->levels[n - 1];
     q->uniform = cfg->grid == QSNN_GRID_UNIFORM || cfg->grid == QSNN_GRID_FIXED_POINT;
     q->step_exp = cfg->grid == QSNN_GRID_FIXED_POINT ? qsnn_fixed_point_step_exp(cfg, theta) : 0;
+    q->n_cuts = n <= QSNN_STATE_CUT_LEVELS ? n - 1 : 0;
+    for (int i = 0; i < q->n_cuts; i++) q->cuts[i] = decision_cut(q->levels[i], q->levels[i + 1]);
     q->inv_step = q->uniform ? (float)((n - 1) / ((double)q->hi - q->lo)) : 0.0f;
     q->ste_clip = cfg->ste_clip;
     q->built_theta = theta;

@@ -25,6 +25,7 @@ typedef enum {
 #define QSNN_GRID_COUNT 5
 
 #define QSNN_STATE_MAX_BITS 16
+#define QSNN_STATE_CUT_LEVELS 16
 
 typedef struct qsnn_state_quant_cfg {
     int bits;          /* 0 = off; 1..16 */
@@ -45,6 +46,11 @@ typedef struct qsnn_state_quant {
     int ste_clip;
     float built_theta; /* θ the table was built for */
     int step_exp;      /* fixed_point only: Δ = 2^step_exp */
+    /* Grids of at most QSNN_STATE_CUT_LEVELS levels: cuts[i] is the smallest float that rounds to
+     * level i+1 rather than i (under the reference's float comparison), so the level of u is the
+     * number of cuts <= u: a branch-free count that vectorizes without table gathers. */
+    int n_cuts;        /* n - 1, or 0 for larger grids */
+    float cuts[QSNN_STATE_CUT_LEVELS - 1];
     qsnn_state_quant_cfg cfg;
 } qsnn_state_quant;
 

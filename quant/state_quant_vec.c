@@ -1,4 +1,6 @@
-/* Vectorized membrane quantization for uniform grids: the scalar fast path (arithmetic bracket,
+/* Vectorized membrane quantization. Grids of up to 16 levels (any kind): the level index is the
+ * number of decision cuts at or below u (qsnn_state_quant.cuts), the level comes from two in-register
+ * permutes — no memory gathers. Larger uniform grids: the scalar fast path (arithmetic bracket,
  * one-step correction, nearest level with ties to the lower) on 8 lanes with AVX2 gathers. */
 #include "quant/state_quant.h"
 
@@ -42,10 +44,36 @@ static void apply_uniform_avx2(const qsnn_state_quant *q, const float *in, float
     }
     for (; j < n; j++) out[j] = qsnn_state_quant_apply(q, in[j]);
 }
+
+static void apply_cuts_avx2(const qsnn_state_quant *q, const float *in, float *out, int n) {
+    float tab[16];
+    for (int i = 0; i < 16; i++) tab[i] = q->levels[i < q->n ? i : q->n - 1];
+    const __m256 t0 = _mm256_loadu_ps(tab), t1 = _mm256_loadu_ps(tab + 8);
+    __m256 cut[QSNN_STATE_CUT_LEVELS - 1];
+    const int nc = q->n_cuts;
+    for (int i = 0; i < nc; i++) cut[i] = _mm256_set1_ps(q->cuts[i]);
+    const __m256i seven = _mm256_set1_epi32(7);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 u = _mm256_loadu_ps(in + j);
+        __m256i k = _mm256_setzero_si256();
+        for (int i = 0; i < nc; i++) /* each passed cut adds 1 (the mask is -1) */
+            k = _mm256_sub_epi32(k, _mm256_castps_si256(_mm256_cmp_ps(u, cut[i], _CMP_GE_OQ)));
+        const __m256 lo = _mm256_permutevar8x32_ps(t0, k), hi = _mm256_permutevar8x32_ps(t1, k);
+        __m256 r = _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(k, seven)));
+        r = _mm256_blendv_ps(u, r, _mm256_cmp_ps(u, u, _CMP_ORD_Q)); /* NaN stays NaN */
+        _mm256_storeu_ps(out + j, r);
+    }
+    for (; j < n; j++) out[j] = qsnn_state_quant_apply(q, in[j]);
+}
 #endif
 
 void qsnn_state_quant_apply_n(const qsnn_state_quant *q, const float *in, float *out, int n) {
 #if defined(__AVX2__)
+    if (q->n_cuts > 0) {
+        apply_cuts_avx2(q, in, out, n);
+        return;
+    }
     if (q->uniform && q->n >= 2) {
         apply_uniform_avx2(q, in, out, n);
         return;

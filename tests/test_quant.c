@@ -79,7 +79,7 @@ Test(state_grid, nearest_level_ties_to_lower_and_saturation) {
 Test(state_grid, fast_path_equals_reference_bit_for_bit) {
     qsnn_ctx *ctx = test_ctx(1);
     for (int bits = 1; bits <= 16; bits++)
-        for (int g = 0; g < 3; g++) {
+        for (int g = 0; g < QSNN_GRID_COUNT; g++) {
             if (g && bits == 1) continue;
             qsnn_state_quant q = build(ctx, bits, (qsnn_grid)g);
             qsnn_rng r;
@@ -91,6 +91,8 @@ Test(state_grid, fast_path_equals_reference_bit_for_bit) {
                 if (i % 4 == 0) { /* exact midpoints and levels, where rounding decides */
                     int k = (int)qsnn_rng_below(&r, (uint32_t)(q.n - 1));
                     u = (i % 8 == 0) ? q.levels[k] : 0.5f * (q.levels[k] + q.levels[k + 1]);
+                    if (i % 12 == 4) u = nextafterf(u, INFINITY); /* the floats next to a midpoint */
+                    if (i % 12 == 8) u = nextafterf(u, -INFINITY);
                 }
                 const float a = qsnn_state_quant_apply(&q, u), b = qsnn_state_quant_ref(&q, u);
                 if (!same(a, b)) cr_assert_fail("bits %d grid %d: u = %.9g gives %.9g, reference %.9g", bits, g, u, a, b);
