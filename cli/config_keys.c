@@ -25,7 +25,7 @@ static const char *const reset_names[] = {"subtract", "zero", "none", NULL};
 static const char *const surrogate_names[] = {"arctan",     "fast_sigmoid",     "soft",       "sigmoid",
                                               "triangular", "straight_through", "superspike", "exponential",
                                               NULL};
-static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest", NULL};
+static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest", "lsq", NULL};
 static const char *const granularity_names[] = {"per_tensor", "per_channel", NULL};
 static const char *const encoding_names[] = {"direct", "rate", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};

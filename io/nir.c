@@ -1366,6 +1366,8 @@ static qsnn_status fill_net(qsnn_ctx *ctx, const qsnn_nir_model *m, qsnn_net *ne
         }
         L->beta = S->beta;
         L->theta = S->theta;
+        /* the lsq state grid's learned step is its level at code 1 (levels are step × code) */
+        if (qsnn_layer_lsq_state(L) && S->levels && S->n_levels >= 4) L->state_scale = S->levels[S->n_levels / 2 + 1];
         /* learned quantizer parameters (LSQ) as exported; others keep the quantizer's initial values */
         for (int k = 0; L->wq_learned && k < L->wq->n_learned; k++) {
             const size_t ns = (size_t)qsnn_weight_quant_nscales(&L->wq_cfg, L->out);

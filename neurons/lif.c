@@ -101,7 +101,9 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
     for (int j = 0; j < n; j++) carry[j] = 0.0f;
     if (summed)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
-    double gb = 0.0, gth = 0.0;
+    double gb = 0.0, gth = 0.0, gsc = 0.0;
+    const int lsq = want_pg && q && q->enabled && q->cfg.grid == QSNN_GRID_LSQ;
+    const float s = lsq ? q->step : 1.0f, qn = lsq ? -(float)(q->n / 2) : 0.0f, qp = lsq ? (float)(q->n / 2 - 1) : 0.0f;
     for (int t = T - 1; t >= 0; t--) {
         const float *Ut = U + (size_t)t * stride;
         const float *Up = U + (size_t)(t - 1) * stride;
@@ -135,6 +137,10 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
             default: da_dup = beta; break;
             }
             carry[j] = ga * da_dup;
+            if (lsq) { /* dÛ/ds of the learned step at the pre-quantization value a */
+                const float v = integrate(reset, beta, theta, up, in[j], r) / s;
+                gsc += (double)gu * (v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v));
+            }
             if (want_pg) {
                 const float da_db = reset == QSNN_RESET_ZERO ? up * (1.0f - r) : up;
                 float da_dth = 0.0f; /* dR/dθ = -σ'(U[t-1] - θ) when the reset carries gradient */
@@ -148,6 +154,7 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
     if (want_pg) {
         pg->beta += gb;
         pg->theta += gth;
+        pg->scale += gsc;
     }
 }
 

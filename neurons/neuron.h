@@ -29,6 +29,7 @@ typedef struct qsnn_neuron_params {
 /* Parameter gradients of one block, reduced by the engine in a fixed order. */
 typedef struct qsnn_neuron_pgrad {
     double beta, theta;
+    double scale; /* lsq state grids: Σ dL/dÛ · dÛ/ds (before the gradient scale) */
 } qsnn_neuron_pgrad;
 
 /* The engine hands models blocks of at most this many neurons (backward keeps per-neuron carries on the stack). */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest"};
+static const char *grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest", "lsq"};
 
 const char *qsnn_grid_name(qsnn_grid g) { return (g >= 0 && g < QSNN_GRID_COUNT) ? grid_names[g] : "?"; }
 
@@ -32,10 +32,12 @@ qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
                          QSNN_STATE_MAX_BITS);
     if (cfg->grid < 0 || cfg->grid >= QSNN_GRID_COUNT)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.grid: unknown grid %d", (int)cfg->grid);
-    if (cfg->grid == QSNN_GRID_FIXED_POINT && cfg->bits < 2)
+    if ((cfg->grid == QSNN_GRID_FIXED_POINT || cfg->grid == QSNN_GRID_LSQ) && cfg->bits < 2)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG,
-                         "quant.state.bits = %d: the fixed_point grid needs at least 2 bits (a sign and a magnitude)",
-                         cfg->bits);
+                         "quant.state.bits = %d: the %s grid needs at least 2 bits (a sign and a magnitude)", cfg->bits,
+                         qsnn_grid_name(cfg->grid));
+    if (!isfinite(cfg->scale) || cfg->scale < 0)
+        return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "state quantizer: step %g must be finite and > 0", cfg->scale);
     if (!isfinite(cfg->lower_limit) || cfg->lower_limit <= -1.0f)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.state.lower_limit = %g: must be finite and > -1",
                          cfg->lower_limit);
@@ -104,6 +106,10 @@ static double rest_multiplier(int n, double c, double lo, double hi, double r0) 
     return b;
 }
 
+double qsnn_lsq_state_init(const qsnn_state_quant_cfg *cfg, double theta) {
+    return theta * (1.0 + cfg->upper_limit) / (double)((1 << (cfg->bits - 1)) - 1);
+}
+
 qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, double theta, double *lv) {
     qsnn_status st = qsnn_state_quant_check(ctx, cfg);
     if (st) return st;
@@ -111,6 +117,11 @@ qsnn_status qsnn_state_levels(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, do
         return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "state quantizer: threshold %g must be finite and > 0", theta);
     const int n = 1 << cfg->bits;
     const double lo = -theta * (1.0 + cfg->lower_limit), hi = theta * (1.0 + cfg->upper_limit);
+    if (cfg->grid == QSNN_GRID_LSQ) {
+        const double s = cfg->scale > 0 ? (double)(float)cfg->scale : qsnn_lsq_state_init(cfg, theta);
+        for (int i = 0; i < n; i++) lv[i] = s * (double)(i - n / 2);
+        return QSNN_OK;
+    }
     if (cfg->grid == QSNN_GRID_FIXED_POINT) {
         const int e = qsnn_fixed_point_step_exp(cfg, theta), half = n / 2;
         for (int i = 0; i < n; i++) lv[i] = ldexp((double)(i - half), e);
@@ -186,7 +197,8 @@ qsnn_status qsnn_state_quant_build(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cf
     q->enabled = 1;
     q->lo = q->levels[0];
     q->hi = q->levels[n - 1];
-    q->uniform = cfg->grid == QSNN_GRID_UNIFORM || cfg->grid == QSNN_GRID_FIXED_POINT;
+    q->uniform = cfg->grid == QSNN_GRID_UNIFORM || cfg->grid == QSNN_GRID_FIXED_POINT || cfg->grid == QSNN_GRID_LSQ;
+    q->step = cfg->grid == QSNN_GRID_LSQ ? q->levels[n / 2 + 1] : 0.0f;
     q->step_exp = cfg->grid == QSNN_GRID_FIXED_POINT ? qsnn_fixed_point_step_exp(cfg, theta) : 0;
     q->n_cuts = n <= QSNN_STATE_CUT_LEVELS ? n - 1 : 0;
     for (int i = 0; i < q->n_cuts; i++) q->cuts[i] = decision_cut(q->levels[i], q->levels[i + 1]);

@@ -12,6 +12,10 @@
  * but an input that would move a uniform-grid neuron off rest moves this one too (the
  * threshold-centered grid's dead zone around rest is what makes it fail at 4 bits). An explicit
  * quant.state.multiplier is used as given.
+ * lsq: a learned step (LSQ for states, quantizers.md §3): levels s·k for k in [-2^(b-1), 2^(b-1)-1]
+ * with s a parameter of the layer ("layerN.state_scale", initially θ(1 + upper_limit)/(2^(b-1) - 1)),
+ * trained with dL/ds = Σ over steps and neurons of dL/dÛ · (round(u/s) - u/s inside, -Qn below, Qp
+ * above), scaled by 1/sqrt(N·T·Qp); the forward pass is a uniform grid. Needs b >= 2.
  * fixed_point: levels k·Δ for k in [-2^(b-1), 2^(b-1)-1] with Δ a power of two, the smallest that reaches
  * θ(1 + upper_limit) (lower_limit unused: the range is the signed integer range). Its codes are the
  * integers k, so states run in integer arithmetic (quantizers.md §8); needs b >= 2. */
@@ -20,9 +24,10 @@ typedef enum {
     QSNN_GRID_THRESHOLD_CENTERED = 1,
     QSNN_GRID_ZERO_CENTERED = 2,
     QSNN_GRID_FIXED_POINT = 3,
-    QSNN_GRID_THRESHOLD_REST = 4
+    QSNN_GRID_THRESHOLD_REST = 4,
+    QSNN_GRID_LSQ = 5
 } qsnn_grid;
-#define QSNN_GRID_COUNT 5
+#define QSNN_GRID_COUNT 6
 
 #define QSNN_STATE_MAX_BITS 16
 #define QSNN_STATE_CUT_LEVELS 16
@@ -34,6 +39,7 @@ typedef struct qsnn_state_quant_cfg {
     double upper_limit; /* U_max =  θ (1 + upper_limit) */
     double multiplier; /* r for centered grids; 0 = the default for the bit width */
     int ste_clip;      /* 1: zero gradient outside [U_min, U_max] */
+    double scale;      /* lsq grid: the step s (set per layer by the network; 0 = the initial value) */
 } qsnn_state_quant_cfg;
 
 typedef struct qsnn_state_quant {
@@ -45,6 +51,7 @@ typedef struct qsnn_state_quant {
     float inv_step; /* (n-1)/(hi-lo) when uniform */
     int ste_clip;
     float built_theta; /* θ the table was built for */
+    float step;        /* lsq grid: the step s the table was built for */
     int step_exp;      /* fixed_point only: Δ = 2^step_exp */
     /* Grids of at most QSNN_STATE_CUT_LEVELS levels: cuts[i] is the smallest float that rounds to
      * level i+1 rather than i (under the reference's float comparison), so the level of u is the
@@ -61,6 +68,8 @@ int qsnn_grid_find(const char *name);
 double qsnn_grid_default_multiplier(int bits);
 /* fixed_point grids: the exponent e of the step Δ = 2^e for threshold theta. */
 int qsnn_fixed_point_step_exp(const qsnn_state_quant_cfg *cfg, double theta);
+/* lsq grids: the initial step θ(1 + upper_limit)/(2^(b-1) - 1). */
+double qsnn_lsq_state_init(const qsnn_state_quant_cfg *cfg, double theta);
 
 /* Checks a configuration; message names the offending field. */
 qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg);

@@ -213,7 +213,9 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
     if (!ws->train) return qsnn_fail(net->ctx, QSNN_ERR_ARG, "backward: workspace was created for inference");
     if (!ws->kept) return qsnn_fail(net->ctx, QSNN_ERR_ARG, "backward: the last forward was qsnn_forward_infer");
     const int T = ws->T, B = ws->B;
-    const int learn = net->cfg.learn_beta || net->cfg.learn_theta;
+    int learn_lsq = 0;
+    for (int l = 0; l < net->n_layers; l++) learn_lsq |= qsnn_layer_lsq_state(&net->layer[l]);
+    const int learn = net->cfg.learn_beta || net->cfg.learn_theta || learn_lsq;
     for (int l = net->n_layers - 1; l >= 0; l--) {
         qsnn_layer *L = &net->layer[l];
         qsnn_layer_buf *b = &ws->buf[l];
@@ -232,16 +234,18 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
             qsnn_neuron_pgrad *pg = NULL;
             if (learn) {
                 pg = &ws->pg[k];
-                pg->beta = pg->theta = 0.0;
+                pg->beta = pg->theta = pg->scale = 0.0;
             }
             L->ops->backward(&L->np, sq, T, cnt, b->cur + j0, is, b->U + j0, gS ? gS + j0 : NULL, gU ? gU + j0 : NULL,
                              n, b->gcur + j0, is, pg);
         }
         if (learn) { /* fixed-order reduction: the same sum for any thread count */
-            double gb = 0.0, gt = 0.0;
-            for (long k = 0; k < nb; k++) gb += ws->pg[k].beta, gt += ws->pg[k].theta;
+            double gb = 0.0, gt = 0.0, gsc = 0.0;
+            for (long k = 0; k < nb; k++) gb += ws->pg[k].beta, gt += ws->pg[k].theta, gsc += ws->pg[k].scale;
             L->g_beta = (float)gb;
             L->g_theta = (float)gt;
+            if (qsnn_layer_lsq_state(L)) /* LSQ's gradient scale for states summed over T: 1/sqrt(N·T·Qp) */
+                L->g_state_scale = (float)(gsc / sqrt((double)L->out * T * (double)(L->sq.n / 2 - 1)));
         }
         const int rows = in_static ? B : T * B;
         if (b->gw_part) sparse_weight_grad(L, X, b->gcur, rows, b->gw_part, L->gW);

@@ -152,6 +152,7 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
         L->ops = qsnn_neuron_find(cfg->neuron);
         L->beta = cfg->neuron_params.beta;
         L->theta = cfg->neuron_params.theta;
+        if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
         L->np = cfg->neuron_params;
     }
     st = qsnn_net_prepare(net);
@@ -201,6 +202,7 @@ void qsnn_net_init(qsnn_net *net, uint64_t seed) {
         if (L->b) fill_uniform(L->b, (size_t)L->out, bound, seed, QSNN_STREAM_INIT + 2 * l + 1);
         L->beta = net->cfg.neuron_params.beta;
         L->theta = net->cfg.neuron_params.theta;
+        if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
         if (L->wq_learned) L->wq->init(&L->wq_cfg, L->W, L->out, L->in, L->wq_learned);
     }
     qsnn_net_prepare(net);
@@ -254,7 +256,13 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         L->np.beta = L->beta;
         L->np.theta = L->theta;
         if (L->wq) L->wq->forward(&L->wq_cfg, L->W, L->out, L->in, L->Wq, L->w_scales);
-        if (L->sq_cfg.bits && (!L->sq.enabled || L->sq.built_theta != L->theta)) {
+        if (qsnn_layer_lsq_state(L)) {
+            if (!isfinite(L->state_scale))
+                return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.state_scale is %g", l, L->state_scale);
+            L->sq_cfg.scale = L->state_scale > 1e-6f ? L->state_scale : 1e-6f; /* the optimizer may overshoot 0 */
+        }
+        if (L->sq_cfg.bits && (!L->sq.enabled || L->sq.built_theta != L->theta ||
+                               (qsnn_layer_lsq_state(L) && L->sq.step != (float)L->sq_cfg.scale))) {
             qsnn_status st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &L->sq);
             if (st) return st;
         }
@@ -281,6 +289,11 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
         p = &list[n++];
         snprintf(p->name, sizeof p->name, "layer%d.theta", l);
         p->data = &L->theta, p->grad = &L->g_theta, p->n = 1, p->learnable = net->cfg.learn_theta;
+        if (qsnn_layer_lsq_state(L)) {
+            p = &list[n++];
+            snprintf(p->name, sizeof p->name, "layer%d.state_scale", l);
+            p->data = &L->state_scale, p->grad = &L->g_state_scale, p->n = 1, p->learnable = 1;
+        }
         if (L->wq_learned) {
             const size_t ns = (size_t)qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
             for (int k = 0; k < L->wq->n_learned; k++) {
@@ -298,7 +311,7 @@ void qsnn_net_zero_grad(qsnn_net *net) {
         qsnn_layer *L = &net->layer[l];
         memset(L->gW, 0, (size_t)L->in * L->out * sizeof(float));
         if (L->gb) memset(L->gb, 0, (size_t)L->out * sizeof(float));
-        L->g_beta = L->g_theta = 0.0f;
+        L->g_beta = L->g_theta = L->g_state_scale = 0.0f;
         if (L->g_wq_learned)
             memset(L->g_wq_learned, 0,
                    (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->out) * sizeof(float));

@@ -49,6 +49,7 @@ typedef struct qsnn_layer {
     float *gW, *gb;      /* gradients of the master parameters */
     float beta, theta;   /* neuron parameters (learned when the cfg says so) */
     float g_beta, g_theta;
+    float state_scale, g_state_scale; /* the lsq state grid's learned step (unused by other grids) */
     qsnn_neuron_params np; /* the parameters in effect for the current step (β clamped) */
     const qsnn_neuron_ops *ops;
     const qsnn_weight_quant_ops *wq;
@@ -82,6 +83,10 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg);
 /* Bit widths of layer l after per-layer overrides (0 = float). */
 int qsnn_net_cfg_weight_bits(const qsnn_net_cfg *cfg, int l);
 int qsnn_net_cfg_state_bits(const qsnn_net_cfg *cfg, int l);
+/* Whether layer L's states use the learned-step (lsq) grid. */
+static inline int qsnn_layer_lsq_state(const qsnn_layer *L) {
+    return L->sq_cfg.bits > 0 && L->sq_cfg.grid == QSNN_GRID_LSQ;
+}
 /* Fractional bits of the input grid in effect: input_bits, or 8 for integer-exact models. */
 int qsnn_net_input_bits(const qsnn_net_cfg *cfg);
 

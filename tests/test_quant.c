@@ -295,3 +295,37 @@ Test(state_grid, threshold_rest_has_no_dead_zone_at_rest) {
     }
     qsnn_ctx_destroy(&ctx);
 }
+
+Test(state_grid, lsq_step_gradient_follows_the_estimator) {
+    /* β = 0 and no reset: the pre-quantization value is the input current itself and dL/dÛ[t] is the
+     * given gU[t], so dL/ds = Σ gU · (round(a/s) - a/s inside, -Qn below, Qp above). */
+    qsnn_ctx *ctx = NULL;
+    cr_assert_eq(qsnn_ctx_create(NULL, 1, 0, &ctx), QSNN_OK);
+    qsnn_state_quant_cfg cfg = {.bits = 3, .grid = QSNN_GRID_LSQ, .upper_limit = 0.2, .scale = 0.25};
+    qsnn_state_quant q = {0};
+    cr_assert_eq(qsnn_state_quant_build(ctx, &cfg, 1.0f, &q), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_expect_eq(q.levels[0], -1.0f, "-4 steps of 0.25");
+    cr_expect_eq(q.levels[7], 0.75f, "3 steps");
+    enum { T = 5, N = 4 };
+    const float cur[T * N] = {0.1f, -2.0f, 0.3f, 0.62f, 1.5f, 0.05f, -0.3f, 0.7f,  0.2f, 0.9f,
+                              -0.1f, 0.33f, 0.4f, -1.2f, 0.12f, 0.5f, 0.24f, 0.6f, -0.6f, 2.0f};
+    float gU[T * N], U[T * N], S[T * N], gcur[T * N];
+    for (int i = 0; i < T * N; i++) gU[i] = 0.1f * (float)(i % 7) - 0.3f;
+    qsnn_neuron_params p = {.beta = 0.0f, .theta = 1.0f, .reset = QSNN_RESET_NONE, .surrogate = QSNN_SURR_ARCTAN,
+                            .slope = 2.0f};
+    const qsnn_neuron_ops *lif = qsnn_neuron_find("lif");
+    lif->forward(&p, &q, T, N, cur, N, U, N, S, N);
+    qsnn_neuron_pgrad pg = {0};
+    lif->backward(&p, &q, T, N, cur, N, U, NULL, gU, N, gcur, N, &pg);
+    double want = 0.0;
+    for (int i = 0; i < T * N; i++) {
+        const double v = (double)cur[i] / 0.25;
+        want += (double)gU[i] * (v < -4 ? -4.0 : (v > 3 ? 3.0 : nearbyint(v) - v));
+    }
+    cr_expect_float_eq(pg.scale, want, 1e-6, "dL/ds %.9g, expected %.9g", pg.scale, want);
+    cr_expect_neq(want, 0.0);
+    cfg.bits = 1;
+    cr_expect_eq(qsnn_state_quant_check(ctx, &cfg), QSNN_ERR_CONFIG, "lsq needs 2 bits");
+    qsnn_state_quant_free(ctx, &q);
+    qsnn_ctx_destroy(&ctx);
+}
