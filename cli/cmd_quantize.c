@@ -31,6 +31,9 @@ static void help(void) {
            "  --percentile P         for --range percentile (default 99.99)\n"
            "  --per-tensor           one weight step per layer (default: per output neuron)\n"
            "  --no-bias-correction   keep the biases as trained\n"
+           "  --adaround             learn each weight's rounding so the layer's input currents match\n"
+           "                         the float ones on the calibration data (AdaRound; 2+ bits)\n"
+           "  --adaround-iters N     its optimisation steps per layer (default 500)\n"
            "  --calib N              calibration samples (default 512)\n"
            "  --data DIR             folder with the IDX files (default: the one used in training)\n"
            "  --threads N            threads (0 = all cores)\n"
@@ -63,9 +66,12 @@ int qsnn_cmd_quantize(int argc, char **argv) {
             o.granularity = QSNN_WQ_PER_TENSOR;
         } else if (!strcmp(a, "--no-bias-correction")) {
             o.bias_correction = 0;
+        } else if (!strcmp(a, "--adaround")) {
+            o.adaround = 1;
         } else if (!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--threads") || !strcmp(a, "--calib") ||
                    !strcmp(a, "--weight-bits") || !strcmp(a, "--state-bits") || !strcmp(a, "--grid") ||
-                   !strcmp(a, "--range") || !strcmp(a, "--state-range") || !strcmp(a, "--percentile")) {
+                   !strcmp(a, "--range") || !strcmp(a, "--state-range") || !strcmp(a, "--percentile") ||
+                   !strcmp(a, "--adaround-iters")) {
             if (i + 1 >= argc) return qsnn_cli_error("quantize", "option %s needs a value", a), 2;
             const char *v = argv[++i];
             int rc = 0;
@@ -77,6 +83,11 @@ int qsnn_cmd_quantize(int argc, char **argv) {
             } else if (!strcmp(a, "--calib")) {
                 if (qsnn_cli_parse_int(v, 1, 60000, &calib_n))
                     return qsnn_cli_error("quantize", "--calib %s: expected a number of samples in 1..60000", v), 2;
+            } else if (!strcmp(a, "--adaround-iters")) {
+                long long it;
+                if (qsnn_cli_parse_int(v, 1, 100000, &it))
+                    return qsnn_cli_error("quantize", "--adaround-iters %s: expected an integer in 1..100000", v), 2;
+                o.adaround_iters = (int)it;
             } else if (!strcmp(a, "--weight-bits")) rc = parse_bits(a, v, &o.weight_bits);
             else if (!strcmp(a, "--state-bits")) rc = parse_bits(a, v, &o.state_bits);
             else if (!strcmp(a, "--grid")) {
@@ -151,9 +162,13 @@ int qsnn_cmd_quantize(int argc, char **argv) {
                : o.state_range == QSNN_PTQ_STATE_KEEP ? "as configured"
                                                        : qsnn_range_name((qsnn_range_method)o.state_range));
     if (o.weight_bits)
-        printf("  weights: %d bits, %s%s\n", o.weight_bits,
+        printf("  weights: %d bits, %s%s%s\n", o.weight_bits,
                o.granularity == QSNN_WQ_PER_CHANNEL ? "per output neuron" : "per tensor",
-               o.bias_correction ? ", bias corrected" : "");
+               o.adaround && o.weight_bits >= 2 ? ", AdaRound" : "", o.bias_correction ? ", bias corrected" : "");
+    for (int l = 0; o.adaround && o.weight_bits >= 2 && l < qnet->n_layers; l++)
+        printf("  layer %d: input-current error %.4g with nearest rounding, %.4g with AdaRound (%.1f%% of weights "
+               "rounded the other way)\n",
+               l, rep.round_err_nearest[l], rep.round_err_adaround[l], 100.0 * rep.flipped[l]);
     printf("  test accuracy: float %.2f%%, quantized %.2f%% (%+.2f points); rates", 100 * mf.accuracy,
            100 * mq.accuracy, 100 * (mq.accuracy - mf.accuracy));
     for (int l = 0; l < qnet->n_layers; l++) printf(" %.4f", mq.rates[l]);

@@ -7,6 +7,7 @@
 
 #include "core/rng.h"
 #include "quant/range.h"
+#include "train/adaround.h"
 #include "test_util.h"
 
 Test(ptq_range, symmetric_steps) {
@@ -99,4 +100,39 @@ Test(ptq_cli, quantize_a_trained_model, .timeout = 180) {
     cr_expect_eq(system(cmd), 0, "nothing written on failure");
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+Test(ptq_range, adaround_reconstructs_better_than_nearest_rounding) {
+    qsnn_ctx *ctx = test_ctx(2);
+    enum { OUT = 12, IN = 40, ROWS = 300 };
+    static float W[OUT * IN], X[ROWS * IN], G[IN * IN], s[OUT];
+    static int32_t codes[OUT * IN], codes1[OUT * IN];
+    qsnn_rng r;
+    qsnn_rng_init(&r, 5, 0);
+    for (int i = 0; i < OUT * IN; i++) W[i] = 0.2f * (qsnn_rng_uniform(&r) - 0.5f);
+    for (int i = 0; i < ROWS * IN; i++) X[i] = qsnn_rng_uniform(&r) < 0.3f ? 1.0f : 0.0f; /* spikes */
+    for (int a = 0; a < IN; a++)
+        for (int b = 0; b < IN; b++) {
+            double acc = 0;
+            for (int k = 0; k < ROWS; k++) acc += (double)X[k * IN + a] * X[k * IN + b];
+            G[a * IN + b] = (float)(acc / ROWS);
+        }
+    for (int o = 0; o < OUT; o++) s[o] = 0.1f / 3.0f; /* 3 bits: codes -4..3 */
+    qsnn_adaround_report rep;
+    cr_assert_eq(qsnn_adaround(ctx, W, s, OUT, IN, -4, 3, G, NULL, codes, &rep), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_expect_lt(rep.err_adaround, 0.8 * rep.err_nearest, "learned rounding %g vs nearest %g", rep.err_adaround,
+                 rep.err_nearest);
+    cr_expect_gt(rep.flipped, 0.0);
+    for (int i = 0; i < OUT * IN; i++) {
+        const float x = W[i] / s[i / IN];
+        cr_expect(codes[i] == (int32_t)floorf(x) || codes[i] == (int32_t)floorf(x) + 1 || codes[i] == -4 || codes[i] == 3,
+                  "code %d for %g: down or up only", codes[i], x);
+        cr_expect(codes[i] >= -4 && codes[i] <= 3);
+    }
+    cr_expect_float_eq(qsnn_adaround_error(W, s, codes, OUT, IN, G), rep.err_adaround, 1e-9 + 1e-6 * rep.err_adaround);
+    qsnn_ctx_destroy(&ctx);
+    ctx = test_ctx(1); /* the same rounding with one thread */
+    cr_assert_eq(qsnn_adaround(ctx, W, s, OUT, IN, -4, 3, G, NULL, codes1, NULL), QSNN_OK);
+    cr_expect_eq(memcmp(codes, codes1, sizeof codes), 0, "independent of the thread count");
+    qsnn_ctx_destroy(&ctx);
 }

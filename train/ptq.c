@@ -1,5 +1,7 @@
 #include "train/ptq.h"
 #include "datasets/batch.h"
+#include "sim/gemm.h"
+#include "train/adaround.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +13,9 @@
 typedef struct calib_stats {
     double *mean_in[QSNN_MAX_LAYERS]; /* E[x] of each layer's input, [in] */
     float *counts;                    /* spike counts per sample and neuron, all layers: [n][Σ out] */
+    int want_gram;                    /* also E[x xᵀ] of each layer's input (AdaRound) */
+    float *G[QSNN_MAX_LAYERS];        /* [in][in] */
+    double g_rows[QSNN_MAX_LAYERS];
     size_t n_neurons;
     float *u;                         /* U/θ samples */
     size_t n_u;
@@ -52,8 +57,11 @@ static qsnn_status run_calib(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg 
         for (int l = 0; l < L; l++) total_u += (size_t)ds->n * T * net->layer[l].out;
         stride = total_u > PTQ_MAX_STATE_SAMPLES ? total_u / PTQ_MAX_STATE_SAMPLES + 1 : 1;
         if (!(cs->u = qsnn_malloc(ctx, (total_u / stride + 1) * sizeof(float)))) st = QSNN_ERR_NOMEM;
-        for (int l = 0; l < L && !st; l++)
+        for (int l = 0; l < L && !st; l++) {
             if (!(cs->mean_in[l] = qsnn_calloc(ctx, (size_t)net->layer[l].in, sizeof(double)))) st = QSNN_ERR_NOMEM;
+            const size_t in = (size_t)net->layer[l].in;
+            if (!st && cs->want_gram && !(cs->G[l] = qsnn_calloc(ctx, in * in, sizeof(float)))) st = QSNN_ERR_NOMEM;
+        }
     }
     double sq = 0.0;
     for (int64_t start = 0; !st && start < ds->n; start += Bmax) {
@@ -86,6 +94,11 @@ static qsnn_status run_calib(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg 
             const double w = (l == 0 && enc->is_static) ? (double)T : 1.0; /* a static input counts T times */
             for (size_t r = 0; r < rows; r++)
                 for (int i = 0; i < ly->in; i++) cs->mean_in[l][i] += w * X[r * ly->in + i];
+            if (cs->want_gram) { /* Σ x xᵀ over the rows (a static input is the same at every step) */
+                qsnn_sgemm(CblasTrans, CblasNoTrans, ly->in, ly->in, (int)rows, 1.0f, X, ly->in, X, ly->in, 1.0f,
+                           cs->G[l], ly->in);
+                cs->g_rows[l] += (double)rows;
+            }
             const float *U = ws->buf[l].U;
             const size_t n = (size_t)T * B * ly->out;
             for (size_t j = 0; j < n; j++, seen++)
@@ -93,8 +106,11 @@ static qsnn_status run_calib(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg 
         }
     }
     if (!st && cs)
-        for (int l = 0; l < L; l++)
+        for (int l = 0; l < L; l++) {
             for (int i = 0; i < net->layer[l].in; i++) cs->mean_in[l][i] /= (double)ds->n * T;
+            const size_t in2 = (size_t)net->layer[l].in * net->layer[l].in;
+            for (size_t i = 0; cs->want_gram && i < in2; i++) cs->G[l][i] = (float)(cs->G[l][i] / cs->g_rows[l]);
+        }
     if (err) *err = sq / ((double)ds->n * (double)nn);
     qsnn_free(ctx, x);
     qsnn_free(ctx, xe);
@@ -168,6 +184,7 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
     c.state_quant.grid = o->grid;
     calib_stats cs;
     memset(&cs, 0, sizeof cs);
+    cs.want_gram = o->adaround && o->weight_bits >= 2;
     qsnn_net *net = NULL;
     float *scratch = NULL;
     qsnn_status st = qsnn_net_prepare(src);
@@ -190,6 +207,33 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
         for (int g = 0; g < ns && !st; g++)
             L->wq_learned[g] = qsnn_range_symmetric_step(L->W + (size_t)g * n, n, L->wq_cfg.bits, o->weight_range,
                                                           o->weight_pct, scratch);
+    }
+    for (int l = 0; l < net->n_layers && !st && cs.want_gram; l++) {
+        qsnn_layer *L = &net->layer[l];
+        if (!L->wq_learned) continue;
+        /* the rounding of each weight, learned; the master weights become step × code, which the LSQ
+         * quantizer maps back to the same codes */
+        const int pc = L->wq_cfg.granularity == QSNN_WQ_PER_CHANNEL, b = L->wq_cfg.bits;
+        const size_t nw = (size_t)L->in * L->out;
+        float *steps = qsnn_malloc(ctx, (size_t)L->out * sizeof *steps);
+        int32_t *codes = qsnn_malloc(ctx, nw * sizeof *codes);
+        if (!steps || !codes) st = QSNN_ERR_NOMEM;
+        for (int oo = 0; !st && oo < L->out; oo++) {
+            const float sl = L->wq_learned[pc ? oo : 0];
+            steps[oo] = sl > 1e-8f ? sl : 1e-8f;
+        }
+        const qsnn_adaround_opts ao = {.iters = o->adaround_iters};
+        qsnn_adaround_report ar;
+        if (!st) st = qsnn_adaround(ctx, L->W, steps, L->out, L->in, -(1 << (b - 1)), (1 << (b - 1)) - 1, cs.G[l], &ao,
+                                    codes, &ar);
+        if (!st) {
+            for (size_t j = 0; j < nw; j++) L->W[j] = steps[j / L->in] * (float)codes[j];
+            rep->round_err_nearest[l] = ar.err_nearest;
+            rep->round_err_adaround[l] = ar.err_adaround;
+            rep->flipped[l] = ar.flipped;
+        }
+        qsnn_free(ctx, steps);
+        qsnn_free(ctx, codes);
     }
     if (!st) st = qsnn_net_prepare(net);
     if (!st && o->bias_correction && o->weight_bits) {
@@ -217,7 +261,7 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
         rep->lower_limit = c.state_quant.lower_limit, rep->upper_limit = c.state_quant.upper_limit;
     }
 done:
-    for (int l = 0; l < QSNN_MAX_LAYERS; l++) qsnn_free(ctx, cs.mean_in[l]);
+    for (int l = 0; l < QSNN_MAX_LAYERS; l++) qsnn_free(ctx, cs.mean_in[l]), qsnn_free(ctx, cs.G[l]);
     qsnn_free(ctx, cs.u);
     qsnn_free(ctx, cs.counts);
     qsnn_free(ctx, scratch);

@@ -1,7 +1,7 @@
 /* Post-training quantization (specs/quantizers.md §2, §7): a trained network and a few calibration
  * samples in, a quantized network out — weight steps by min-max, MSE or percentile per output
  * neuron (or tensor), state-grid limits from the observed membrane potentials, and bias correction
- * from the calibration firing rates. The weights use the LSQ quantizer so the calibrated steps are
+ * from the calibration firing rates, optionally AdaRound. The weights use the LSQ quantizer so the calibrated steps are
  * parameters: the result can be fine-tuned with QAT as it is. */
 #ifndef QSNN_TRAIN_PTQ_H
 #define QSNN_TRAIN_PTQ_H
@@ -21,6 +21,8 @@ typedef struct qsnn_ptq_opts {
     int state_range;
     double weight_pct, state_pct; /* percentiles for QSNN_RANGE_PERCENTILE, e.g. 99.99 */
     int bias_correction;
+    int adaround;       /* learn each weight's rounding (train/adaround.h) instead of rounding to nearest */
+    int adaround_iters; /* 0: 500 */
 } qsnn_ptq_opts;
 
 #define QSNN_PTQ_STATE_RATES 100
@@ -31,6 +33,9 @@ typedef struct qsnn_ptq_report {
     double lower_limit, upper_limit;  /* chosen state-grid limits */
     double bias_shift[QSNN_MAX_LAYERS]; /* mean |bias change| per layer from bias correction */
     double count_error;               /* rates: mean squared spike-count difference of the chosen limits */
+    /* AdaRound: per layer, the input-current reconstruction error with nearest and learned rounding,
+     * and the fraction of weights rounded the other way */
+    double round_err_nearest[QSNN_MAX_LAYERS], round_err_adaround[QSNN_MAX_LAYERS], flipped[QSNN_MAX_LAYERS];
 } qsnn_ptq_report;
 
 /* Quantizes a copy of src; *out is a new network (caller destroys) with configuration *out_cfg.
