@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SQUAT study (issue 3): the default Fashion-MNIST network trained with full precision, weight
-# QAT only, state QAT only on each grid (uniform, threshold_centered, threshold_rest), weights and
+# QAT only, state QAT only on each grid (uniform, threshold_centered, threshold_rest, lsq), weights and
 # states together, and post-training quantization of the full-precision model, at 8, 4, 3 and 2
 # bits. Writes the table (test accuracy, firing rates, fraction of membrane values saturated at the
 # grid ends) to OUT/table.md and, with --update-docs, into docs/results.md between the
@@ -39,7 +39,7 @@ train() {
 train fp
 for b in $bits; do
   train "w$b" --set quant.weight.bits=$b
-  for g in uniform threshold_centered threshold_rest; do
+  for g in uniform threshold_centered threshold_rest lsq; do
     train "s${b}_$g" --set quant.state.bits=$b --set quant.state.grid=$g
   done
   train "w${b}s${b}_uniform" --set quant.weight.bits=$b --set quant.state.bits=$b
@@ -81,6 +81,7 @@ kinds = [("weights only (uniform symmetric, per channel)", "w{b}"),
          ("states only, uniform grid", "s{b}_uniform"),
          ("states only, threshold-centered grid", "s{b}_threshold_centered"),
          ("states only, threshold_rest grid (new)", "s{b}_threshold_rest"),
+         ("states only, lsq grid (learned step)", "s{b}_lsq"),
          ("weights + states, uniform grid", "w{b}s{b}_uniform"),
          ("PTQ of the full-precision model, weights + states (uniform)", "ptq{b}")]
 lines = [f"Default network (784-1000-10 LIF, T = 25), {epochs} epochs, seed 0; test accuracy in % (change from full",
