@@ -49,6 +49,12 @@ for b in $bits; do
       > "$out/ptq$b.log"
   fi
   printf '%s\t%s\n' "ptq$b" "$("$q" eval "$out/ptq$b.h5" --no-progress | head -1)" >> "$rows"
+  if [ "$b" -ge 2 ] && [ ! -f "$out/ptqa$b.h5" ]; then
+    echo "== ptqa$b: qsnn quantize fp --weight-bits $b --state-bits $b --adaround" >&2
+    "$q" quantize "$out/fp/model.h5" --out "$out/ptqa$b.h5" --weight-bits "$b" --state-bits "$b" --adaround \
+      --no-progress > "$out/ptqa$b.log"
+  fi
+  [ -f "$out/ptqa$b.h5" ] && printf '%s\t%s\n' "ptqa$b" "$("$q" eval "$out/ptqa$b.h5" --no-progress | head -1)" >> "$rows"
 done
 
 # Membrane histograms of the grids that collapse and of those that work (4 and 2 bits, state only).
@@ -83,7 +89,8 @@ kinds = [("weights only (uniform symmetric, per channel)", "w{b}"),
          ("states only, threshold_rest grid (new)", "s{b}_threshold_rest"),
          ("states only, lsq grid (learned step)", "s{b}_lsq"),
          ("weights + states, uniform grid", "w{b}s{b}_uniform"),
-         ("PTQ of the full-precision model, weights + states (uniform)", "ptq{b}")]
+         ("PTQ of the full-precision model, weights + states (uniform)", "ptq{b}"),
+         ("PTQ with AdaRound, weights + states (uniform)", "ptqa{b}")]
 lines = [f"Default network (784-1000-10 LIF, T = 25), {epochs} epochs, seed 0; test accuracy in % (change from full",
          "precision), mean firing rate (spikes per neuron per step, hidden / output) and fraction of membrane",
          "values at the grid's ends (hidden / output) on the 10,000 test images.", "",
