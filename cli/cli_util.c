@@ -37,3 +37,10 @@ int qsnn_cli_parse_int(const char *s, long long lo, long long hi, long long *out
     *out = v;
     return 0;
 }
+
+int qsnn_cli_take_model(const char *cmd, const char *arg, const char **model) {
+    if (arg[0] == '-') return qsnn_cli_error(cmd, "unknown option '%s' (see qsnn %s --help)", arg, cmd);
+    if (*model) return qsnn_cli_error(cmd, "one model at a time ('%s' and '%s')", *model, arg);
+    *model = arg;
+    return 0;
+}

@@ -77,12 +77,8 @@ int qsnn_cmd_eval(int argc, char **argv) {
                 return qsnn_cli_error("eval", "--threads %s: expected an integer in 0..1024", argv[i]), 2;
         } else if ((r = qsnn_record_parse_opt("eval", "--record", "--record-samples", argc, argv, &i, &ro)) != 0) {
             if (r < 0) return 2;
-        } else if (a[0] == '-') {
-            return qsnn_cli_error("eval", "unknown option '%s' (see qsnn eval --help)", a), 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            return qsnn_cli_error("eval", "one model at a time ('%s' and '%s')", model, a), 2;
+        } else if (qsnn_cli_take_model("eval", a, &model)) {
+            return 2;
         }
     }
     if (!model) return qsnn_cli_error("eval", "which model? usage: qsnn eval MODEL (see --help)"), 2;

@@ -55,12 +55,8 @@ int qsnn_cmd_export(int argc, char **argv) {
             else if (!strcmp(a, "--integer")) int_out = argv[++i];
             else if (parse_pos(argv[++i], &dt))
                 return qsnn_cli_error("export", "--dt %s: expected a positive number of seconds", argv[i]), 2;
-        } else if (a[0] == '-') {
-            return qsnn_cli_error("export", "unknown option '%s' (see qsnn export --help)", a), 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            return qsnn_cli_error("export", "one model at a time ('%s' and '%s')", model, a), 2;
+        } else if (qsnn_cli_take_model("export", a, &model)) {
+            return 2;
         }
     }
     if (!model) return qsnn_cli_error("export", "which model? usage: qsnn export MODEL --nir OUT.nir"), 2;

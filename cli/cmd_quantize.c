@@ -115,12 +115,8 @@ int qsnn_cmd_quantize(int argc, char **argv) {
                 o.weight_pct = o.state_pct = p;
             }
             if (rc) return rc;
-        } else if (a[0] == '-') {
-            return qsnn_cli_error("quantize", "unknown option '%s' (see qsnn quantize --help)", a), 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            return qsnn_cli_error("quantize", "one model at a time ('%s' and '%s')", model, a), 2;
+        } else if (qsnn_cli_take_model("quantize", a, &model)) {
+            return 2;
         }
     }
     if (!model) return qsnn_cli_error("quantize", "which model? usage: qsnn quantize MODEL --out FILE"), 2;

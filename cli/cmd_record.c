@@ -44,12 +44,8 @@ int qsnn_cmd_record(int argc, char **argv) {
             if (!strcmp(a, "--data")) data = argv[++i];
             else if (qsnn_cli_parse_int(argv[++i], 0, 1024, &threads))
                 return qsnn_cli_error("record", "--threads %s: expected an integer in 0..1024", argv[i]), 2;
-        } else if (a[0] == '-') {
-            return qsnn_cli_error("record", "unknown option '%s' (see qsnn record --help)", a), 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            return qsnn_cli_error("record", "one model at a time ('%s' and '%s')", model, a), 2;
+        } else if (qsnn_cli_take_model("record", a, &model)) {
+            return 2;
         }
     }
     if (!model) return qsnn_cli_error("record", "which model? usage: qsnn record MODEL --out FILE (see --help)"), 2;

@@ -23,6 +23,9 @@ int qsnn_cmd_compare(int argc, char **argv);
 int qsnn_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The whole command line, for output files. Caller frees with free(). */
 char *qsnn_cli_join_args(int argc, char **argv);
+/* The one positional argument (MODEL) of a command: an unknown option ('-x') or a second positional
+ * argument is a usage error. Returns 0, or nonzero after printing the one-line message. */
+int qsnn_cli_take_model(const char *cmd, const char *arg, const char **model);
 /* Parses a non-negative integer option value strictly; returns 0 on success. */
 int qsnn_cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 
