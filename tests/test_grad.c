@@ -84,7 +84,7 @@ static void run(qsnn_reset reset, int x_static, const char *loss) {
     for (int k = 0; k < np; k++)
         for (size_t i = 0; i < params[k].n; i += (params[k].n > 8 ? 3 : 1)) {
             char what[2200];
-            snprintf(what, sizeof what, "%s[%zu] (%s, %s)", params[k].name, i, qsnn_reset_name(reset), loss);
+            snprintf(what, sizeof what, "%.64s[%zu] (%.32s, %.64s)", params[k].name, i, qsnn_reset_name(reset), loss);
             check_scalar(p, &params[k].data[i], saved[k][i], what);
             nonzero += fabsf(saved[k][i]) > 1e-4f;
         }
