@@ -1,6 +1,7 @@
 #include "cli/commands.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,5 +43,14 @@ int qsnn_cli_take_model(const char *cmd, const char *arg, const char **model) {
     if (arg[0] == '-') return qsnn_cli_error(cmd, "unknown option '%s' (see qsnn %s --help)", arg, cmd);
     if (*model) return qsnn_cli_error(cmd, "one model at a time ('%s' and '%s')", *model, arg);
     *model = arg;
+    return 0;
+}
+
+int qsnn_cli_parse_positive(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || !isfinite(v)) return -1;
+    *out = v;
     return 0;
 }

@@ -31,15 +31,6 @@ static void help(void) {
            "  --dt S            time step in seconds for the tau mapping (default 1e-4)\n");
 }
 
-/* Strict positive finite float; 0 on success. */
-static int parse_pos(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0) || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
 
 int qsnn_cmd_export(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *int_out = NULL;
@@ -53,7 +44,7 @@ int qsnn_cmd_export(int argc, char **argv) {
             if (i + 1 >= argc) return qsnn_cli_error("export", "option %s needs a value", a), 2;
             if (!strcmp(a, "--nir")) out = argv[++i];
             else if (!strcmp(a, "--integer")) int_out = argv[++i];
-            else if (parse_pos(argv[++i], &dt))
+            else if (qsnn_cli_parse_positive(argv[++i], &dt))
                 return qsnn_cli_error("export", "--dt %s: expected a positive number of seconds", argv[i]), 2;
         } else if (qsnn_cli_take_model("export", a, &model)) {
             return 2;

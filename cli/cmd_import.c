@@ -28,14 +28,6 @@ static void help(void) {
            "                    shape and neuron parameters come from the file\n");
 }
 
-static int parse_pos(const char *s, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0) || !isfinite(v)) return -1;
-    *out = v;
-    return 0;
-}
 
 int qsnn_cmd_import(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *steps = NULL;
@@ -54,7 +46,7 @@ int qsnn_cmd_import(int argc, char **argv) {
             if (!strcmp(a, "--out")) out = v;
             else if (!strcmp(a, "--steps")) steps = v;
             else if (!strcmp(a, "--dt")) {
-                if (parse_pos(v, &o.dt))
+                if (qsnn_cli_parse_positive(v, &o.dt))
                     return qsnn_cli_error("import", "--dt %s: expected a positive number of seconds", v), 2;
             } else if (!strcmp(a, "--reset")) {
                 if ((o.reset = (int)qsnn_reset_find(v)) < 0)

@@ -26,6 +26,8 @@ char *qsnn_cli_join_args(int argc, char **argv);
 /* The one positional argument (MODEL) of a command: an unknown option ('-x') or a second positional
  * argument is a usage error. Returns 0, or nonzero after printing the one-line message. */
 int qsnn_cli_take_model(const char *cmd, const char *arg, const char **model);
+/* Parses a finite number > 0 strictly (the whole string); returns 0 on success. */
+int qsnn_cli_parse_positive(const char *s, double *out);
 /* Parses a non-negative integer option value strictly; returns 0 on success. */
 int qsnn_cli_parse_int(const char *s, long long lo, long long hi, long long *out);
 
