@@ -11,7 +11,7 @@ static const qsnn_command commands[] = {
     {"config", "print the resolved configuration, or the reference of every key", qsnn_cmd_config},
     {"quantize", "post-training quantization of a saved model, with calibration data", qsnn_cmd_quantize},
     {"simulate", "simulate a population network (COBA, CUBA, ...) with the time-stepped or CVODE engine", qsnn_cmd_simulate},
-    {"export", "write a saved model as a NIR graph (Neuromorphic Intermediate Representation)", qsnn_cmd_export},
+    {"export", "write a saved model as a NIR graph, or as an integer model for hardware (--integer)", qsnn_cmd_export},
     {"import", "read a NIR graph into a qsnn model", qsnn_cmd_import},
     {"record", "record spike trains and membranes of a saved model into an HDF5 trace file", qsnn_cmd_record},
     {"plot", "draw a trace file: spike raster, membranes, membrane histogram, firing rates", qsnn_cmd_plot},
