@@ -21,8 +21,8 @@ static void help(void) {
            "  --out FILE             the quantized model (required)\n"
            "  --weight-bits B        weight bits, 0 (float) or 1..16 (default 4)\n"
            "  --state-bits B         membrane bits, 0 (float) or 1..16 (default 4)\n"
-           "  --grid NAME            state grid: uniform, threshold_centered, zero_centered, fixed_point\n"
-           "                         (default uniform)\n"
+           "  --grid NAME            state grid: uniform, threshold_centered, zero_centered, fixed_point,\n"
+           "                         threshold_rest, lsq (default uniform)\n"
            "  --range METHOD         weight steps: minmax, mse, percentile (default mse)\n"
            "  --state-range METHOD   membrane grid limits: rates (default: the candidate limits whose\n"
            "                         quantized network best reproduces the float spike counts on the\n"
@@ -94,7 +94,7 @@ int qsnn_cmd_quantize(int argc, char **argv) {
                 const int g = qsnn_grid_find(v);
                 if (g < 0)
                     return qsnn_cli_error("quantize", "--grid %s: unknown (known: uniform, threshold_centered, "
-                                                      "zero_centered, fixed_point)", v), 2;
+                                                      "zero_centered, fixed_point, threshold_rest, lsq)", v), 2;
                 o.grid = (qsnn_grid)g;
             } else if (!strcmp(a, "--range")) {
                 const int m = qsnn_range_find(v);
