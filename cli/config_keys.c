@@ -93,6 +93,10 @@ const qsnn_config_key qsnn_config_keys[] = {
          "weight quantizer (registry name)"),
     KEY("quant.input.bits", QSNN_KEY_INT, model.input_bits, OFF_OR_IN(1, 16),
         "input quantization: inputs in [0, 1] to the grid k/2^bits (8: pixel intensities); 0 = off"),
+    KEY("quant.current.bits", QSNN_KEY_INT, model.current_bits, OFF_OR_IN(2, 16),
+        "quantize the first layer's input current every step (activation quantizer); 0 = off"),
+    KEY("quant.current.range", QSNN_KEY_FLOAT, model.current_range, GT(0),
+        "its range: +-range x threshold"),
     KEY("quant.integer", QSNN_KEY_BOOL, model.integer, ANY,
         "integer-exact model: power-of-two weight scales, fixed_point state grid, 8-bit inputs, beta and bias "
         "on fixed-point grids, so `qsnn eval --integer` reproduces it spike for spike"),

@@ -8,6 +8,8 @@ static const char update_rule[] =
     "per layer, neuron o, step t (all integers; u starts at 0):\n"
     "  acc   = sum_i weight_codes[o][i] * x[i]      (x: input codes for layer 0, spikes 0/1 after)\n"
     "  cur   = round_half_down((acc + bias[o]) * multiplier[o] / 2^shift[o])\n"
+    "          (layer with current_step > 0: cur = clamp(round_half_even(cur / current_step),\n"
+    "           -current_max_code, current_max_code) * current_step)\n"
     "  r     = u > theta\n"
     "  leak  = round_half_down(beta_multiplier * u / 2^beta_bits)\n"
     "  v     = leak + cur - r*theta   (reset zero: (1-r)*leak + cur; none: leak + cur)\n"
@@ -50,6 +52,8 @@ static qsnn_status save_layer(qsnn_ctx *ctx, const char *path, hid_t layers, int
     if (!st) st = qsnn_h5_write_attr_str(ctx, path, g, "grid", L->fixed_point ? "fixed_point" : "level_table");
     if (!st) st = qsnn_h5_write_attr_i64(ctx, path, g, "level_step_shift", L->fixed_point ? L->d : -1);
     if (!st) st = qsnn_h5_write_attr_i64(ctx, path, g, "exact", L->exact);
+    if (!st) st = qsnn_h5_write_attr_i64(ctx, path, g, "current_step", L->cur_step);
+    if (!st) st = qsnn_h5_write_attr_i64(ctx, path, g, "current_max_code", L->cur_kmax);
     qsnn_free(ctx, w8);
     H5Gclose(g);
     return st;

@@ -203,7 +203,9 @@ static qsnn_status export_contents(qsnn_ctx *ctx, const char *file, hid_t f, con
         !(st = qsnn_h5_write_str(ctx, file, g, "qsnn_version", QSNN_VERSION)) &&
         !(st = write_f64(ctx, file, g, "dt", dt)) &&
         !(st = write_i64(ctx, file, g, "input_bits", net->cfg.input_bits)) &&
-        !(st = write_i64(ctx, file, g, "integer", net->cfg.integer)) && config_yaml)
+        !(st = write_i64(ctx, file, g, "integer", net->cfg.integer)) &&
+        !(st = write_i64(ctx, file, g, "current_bits", net->cfg.current_bits)) &&
+        !(st = write_f64(ctx, file, g, "current_range", net->cfg.current_range)) && config_yaml)
         st = qsnn_h5_write_str(ctx, file, g, "qsnn_config", config_yaml);
     H5Gclose(g);
 done:
@@ -1254,6 +1256,10 @@ qsnn_status qsnn_nir_import(qsnn_ctx *ctx, const char *path, const qsnn_nir_impo
         if (k) m->input_bits = (int)v;
         if ((k = meta_f64(&r, md, "node", "integer", &v, &st)) < 0) goto done;
         if (k) m->integer = v != 0;
+        if ((k = meta_f64(&r, md, "node", "current_bits", &v, &st)) < 0) goto done;
+        if (k) m->current_bits = (int)v;
+        if ((k = meta_f64(&r, md, "node", "current_range", &v, &st)) < 0) goto done;
+        if (k) m->current_range = v;
     }
     m->dt = have_dt ? file_dt : (opts && opts->dt > 0 ? opts->dt : QSNN_NIR_DEFAULT_DT);
     m->dt_from_meta = have_dt;
@@ -1297,6 +1303,8 @@ qsnn_status qsnn_nir_net_cfg(qsnn_ctx *ctx, const qsnn_nir_model *m, qsnn_net_cf
     cfg->neuron_params.reset = L0->reset;
     cfg->input_bits = m->input_bits;
     cfg->integer = m->integer;
+    cfg->current_bits = m->current_bits;
+    if (m->current_range > 0) cfg->current_range = m->current_range;
     cfg->state_quant.bits = cfg->weight_quant.bits = 0;
     cfg->state_layer_bits.n = cfg->weight_layer_bits.n = 0;
     /* qsnn has one reset rule and one quantizer setting per network, bit widths per layer: the whole

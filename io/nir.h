@@ -30,7 +30,8 @@
  *                  (i64), weight_codes (i32 [out][in]), weight_scales (f32 [1] or [out]);
  *                  weight = codes × scales; a learned quantizer's parameters (LSQ) as
  *                  weight_quant_learned_NAME (f32, one per scale: _scale, _zero_point)
- *   node/metadata: source ("qsnn"), qsnn_version, dt (f64), input_bits and integer (i64), qsnn_config
+ *   node/metadata: source ("qsnn"), qsnn_version, dt (f64), input_bits, integer and current_bits (i64),
+ *                  current_range (f64), qsnn_config
  *                  (the resolved YAML, when given)
  * Only "lif" layers with a Heaviside spike are exported (the soft test surrogate is refused).
  * The file is written atomically ("PATH.tmp.<pid>", then rename).
@@ -107,6 +108,8 @@ typedef struct qsnn_nir_model {
     double dt;         /* the dt used for β = 1 − dt/τ */
     int dt_from_meta;
     int input_bits, integer; /* from node/metadata (qsnn files), else 0 */
+    int current_bits;        /* the first layer's current quantizer (qsnn files), else 0 */
+    double current_range;
     qsnn_nir_layer layer[QSNN_MAX_LAYERS];
 } qsnn_nir_model;
 

@@ -164,6 +164,17 @@ void qsnn_input_quant(int bits, const float *x, float *xq, size_t n) {
     }
 }
 
+void qsnn_current_quant(float step, int kmax, float *cur, size_t n) {
+    const float hi = (float)kmax, inv = 1.0f / step;
+    const int exact_inv = inv * step == 1.0f; /* a power of two: multiply instead of divide, same result */
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float k = nearbyintf(exact_inv ? cur[i] * inv : cur[i] / step);
+        k = k < -hi ? -hi : (k > hi ? hi : k);
+        cur[i] = k * step;
+    }
+}
+
 static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B, int keep) {
     if (B < 1 || B > ws->max_B)
         return qsnn_fail(net->ctx, QSNN_ERR_ARG, "forward: batch %d outside the workspace's 1..%d", B, ws->max_B);
@@ -184,6 +195,8 @@ static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, in
         const float *X = l ? ws->buf[l - 1].S : x;
         if (b->wt) sparse_forward(L, X, T * B, b->wt, b->cur);
         else dense_forward(L, X, in_static ? B : T * B, b->cur);
+        if (L->cur_step > 0.0f)
+            qsnn_current_quant(L->cur_step, L->cur_kmax, b->cur, (size_t)(in_static ? B : T * B) * L->out);
         const size_t n = (size_t)B * L->out, is = in_static ? 0 : n;
         const size_t us = keep || l == net->n_layers - 1 ? n : 0;
         const long nb = (long)n_blocks(n);

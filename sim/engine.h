@@ -58,6 +58,9 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
  * of p·256/255, and spikes 0/1 stay exact). */
 void qsnn_input_quant(int bits, const float *x, float *xq, size_t n);
 
+/* The first layer's current quantizer: cur = step·clamp(round_half_even(cur/step), -kmax, kmax), in place. */
+void qsnn_current_quant(float step, int kmax, float *cur, size_t n);
+
 /* Mean firing rate (spikes per neuron per step) of layer l in the last forward. */
 double qsnn_layer_rate(const qsnn_workspace *ws, const qsnn_net *net, int l);
 

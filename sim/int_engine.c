@@ -65,9 +65,14 @@ int qsnn_int_step_ref(const qsnn_int_layer *L, int k_prev, int64_t cur, int *spi
     return best;
 }
 
+
 static inline int64_t to_fine(const qsnn_int_layer *L, int o, int64_t acc) {
     const int64_t a = acc + L->bias[o];
-    return L->M[o] == 1 ? shift_round(a, L->sh[o]) : shift_round(a * L->M[o], L->sh[o]);
+    const int64_t c = L->M[o] == 1 ? shift_round(a, L->sh[o]) : shift_round(a * L->M[o], L->sh[o]);
+    if (!L->cur_step) return c;
+    int64_t k = qsnn_int_div_round_even(c, L->cur_step);
+    k = k < -L->cur_kmax ? -L->cur_kmax : (k > L->cur_kmax ? L->cur_kmax : k);
+    return k * L->cur_step;
 }
 
 /* ---- conversion ------------------------------------------------------------------------------- */
@@ -128,6 +133,7 @@ static qsnn_status convert_layer(qsnn_ctx *ctx, const qsnn_net *net, int l, int 
             const int e = ilogb(L->w_scales[per_ch ? o : 0] * x_unit);
             if (e < E) E = e;
         }
+        if (L->cur_step > 0 && ilogb(L->cur_step) < E) E = ilogb(L->cur_step);
         I->E = E;
         I->beta_bits = QSNN_INT_BETA_BITS;
         I->beta_m = (int32_t)ldexp(beta, QSNN_INT_BETA_BITS);
@@ -163,6 +169,12 @@ static qsnn_status convert_layer(qsnn_ctx *ctx, const qsnn_net *net, int l, int 
         const double v = (double)L->sq.levels[k] * to_fine;
         I->lvl[k] = (int64_t)nearbyint(v);
         exact &= is_int(v);
+    }
+    if (L->cur_step > 0) {
+        const double c = (double)L->cur_step * to_fine;
+        I->cur_step = (int64_t)nearbyint(c) > 0 ? (int64_t)nearbyint(c) : 1;
+        I->cur_kmax = L->cur_kmax;
+        exact &= is_int(c);
     }
     I->fixed_point = L->sq_cfg.grid == QSNN_GRID_FIXED_POINT && L->sq.step_exp >= I->E;
     I->d = I->fixed_point ? L->sq.step_exp - I->E : 0;

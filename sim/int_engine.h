@@ -6,7 +6,8 @@
  *   acc[o]  = Σ_i Wc[o][i] · x[i]                 weight codes × input codes (spikes: 0/1; the first
  *                                                 layer's inputs: codes of the input grid)
  *   cur[o]  = (acc[o] + bias[o]) · M[o] · 2^-sh[o] in fine units (sh < 0: a left shift; rounding, half
- *                                                 down, only when sh > 0)
+ *                                                 down, only when sh > 0); with quant.current (first
+ *                                                 layer): cur = clamp(round_half_even(cur/step)) · step
  *   leak    = β_m · lvl[k] · 2^-β_bits           (β = β_m / 2^β_bits; rounding half down)
  *   v       = leak + cur − r·θ        (reset subtract; zero: (1−r)·leak + cur; none: leak + cur)
  *   k'      = index of the level nearest v (ties to the lower level, saturating at the ends)
@@ -44,6 +45,8 @@ typedef struct qsnn_int_layer {
     int d;               /* fixed_point: level step 2^d fine units */
     int reset;           /* qsnn_reset */
     int exact;           /* the conversion is exact (integer-exact model) */
+    int64_t cur_step;    /* first layer with quant.current: the current's step in fine units (0: none) */
+    int cur_kmax;        /* ... its codes are clamped to [-cur_kmax, cur_kmax] */
 } qsnn_int_layer;
 
 typedef struct qsnn_int_net {
@@ -70,6 +73,14 @@ void qsnn_int_input_codes(const qsnn_int_net *inet, const float *x, int16_t *cod
  * Deterministic and independent of the thread count (samples are independent). */
 qsnn_status qsnn_int_forward(qsnn_int_net *inet, const float *x, int x_static, int B, int T, uint8_t **spikes,
                              int32_t *counts, int *pred);
+
+/* v / d (d > 0) to the nearest integer, ties to even (as the float engine's nearbyintf). */
+static inline int64_t qsnn_int_div_round_even(int64_t v, int64_t d) {
+    int64_t q = v / d, r = v % d;
+    if (r < 0) r += d, q -= 1; /* floor division */
+    if (2 * r > d || (2 * r == d && (q & 1))) q += 1;
+    return q;
+}
 
 /* Scalar reference of one neuron's update (the optimized loop is checked against it). Returns the new
  * level index; *spike receives the spike. */

@@ -29,6 +29,8 @@ void qsnn_net_cfg_default(qsnn_net_cfg *cfg) {
     cfg->weight_quant.pow2 = 0;
     cfg->weight_layer_bits.n = cfg->state_layer_bits.n = 0;
     cfg->input_bits = 0;
+    cfg->current_bits = 0;
+    cfg->current_range = 2.0;
     cfg->integer = 0;
 }
 
@@ -60,6 +62,10 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
         if (lists[k]->n && lists[k]->n != cfg->n_layers)
             return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s has %d entries, the model has %d layers", list_keys[k],
                              lists[k]->n, cfg->n_layers);
+    if (cfg->current_bits && (cfg->current_bits < 2 || cfg->current_bits > 16))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.current.bits = %d: must be 0 (off) or 2..16", cfg->current_bits);
+    if (!(cfg->current_range > 0) || !isfinite(cfg->current_range))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.current.range = %g: must be finite and > 0", cfg->current_range);
     if (cfg->input_bits < 0 || cfg->input_bits > 16)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.input.bits = %d: must be 0 (off) or 1..16", cfg->input_bits);
     for (int l = 0; l < cfg->n_layers; l++) {
@@ -267,6 +273,12 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
             if (st) return st;
         }
         if (net->cfg.integer) integer_exact(net, l);
+        L->cur_step = 0.0f, L->cur_kmax = 0;
+        if (l == 0 && net->cfg.current_bits) {
+            L->cur_kmax = (1 << (net->cfg.current_bits - 1)) - 1;
+            float step = (float)(net->cfg.current_range * L->np.theta / L->cur_kmax);
+            L->cur_step = net->cfg.integer ? qsnn_pow2_up(step) : step; /* exact sums in integer models */
+        }
     }
     return QSNN_OK;
 }

@@ -33,6 +33,11 @@ typedef struct qsnn_net_cfg {
     qsnn_weight_quant_cfg weight_quant; /* bits: every layer, unless weight_layer_bits is given */
     qsnn_layer_ints weight_layer_bits, state_layer_bits; /* per-layer bit widths (0 = float) */
     int input_bits; /* 0 = off; else inputs in [0, 1] go to the grid k / 2^input_bits (activation quantizer) */
+    /* The first layer's input current (W x + b), quantized every step before it enters the membrane:
+     * 0 = off, else codes in [-(2^(b-1)-1), 2^(b-1)-1] with step current_range·θ/(2^(b-1)-1) (a power
+     * of two, rounded up, in integer-exact models); straight-through gradient. */
+    int current_bits;
+    double current_range;
     /* Integer-exact fake quantization (quantizers.md §8): power-of-two weight scales, the fixed_point
      * state grid, β with QSNN_INT_BETA_BITS fractional bits, biases and θ on the accumulator grid and
      * 8-bit inputs, so that every float operation of the forward pass is exact and the integer engine
@@ -50,6 +55,8 @@ typedef struct qsnn_layer {
     float beta, theta;   /* neuron parameters (learned when the cfg says so) */
     float g_beta, g_theta;
     float state_scale, g_state_scale; /* the lsq state grid's learned step (unused by other grids) */
+    float cur_step;      /* first layer with quant.current: the input current's step (0: not quantized) */
+    int cur_kmax;        /* ... and its largest code */
     qsnn_neuron_params np; /* the parameters in effect for the current step (β clamped) */
     const qsnn_neuron_ops *ops;
     const qsnn_weight_quant_ops *wq;

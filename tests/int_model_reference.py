@@ -58,7 +58,8 @@ def run(path, images):
                                mul=g["multiplier"][()].astype(np.int64), shift=g["shift"][()],
                                levels=g["levels"][()], theta=int(a["theta"]), bm=int(a["beta_multiplier"]),
                                bb=int(a["beta_bits"]), reset=a["reset"] if isinstance(a["reset"], str)
-                               else a["reset"].decode()))
+                               else a["reset"].decode(), cstep=int(a["current_step"]),
+                               ckmax=int(a["current_max_code"])))
     x = images.astype(np.float32) / np.float32(255.0)  # the pixels as qsnn normalizes them
     up = np.float32(2.0 ** in_bits) if in_bits else np.float32(255.0)
     codes = np.clip(np.rint(x * up), 0, up).astype(np.int64)  # rint: round half even, as nearbyintf
@@ -68,6 +69,10 @@ def run(path, images):
         cur = np.empty_like(acc)
         for o in range(acc.shape[2]):
             cur[:, :, o] = round_half_down((acc[:, :, o] + L["bias"][o]) * L["mul"][o], int(L["shift"][o]))
+        if L["cstep"] > 0:  # the first layer's current quantizer: nearest code, ties to even, clamped
+            q, r = np.divmod(cur, L["cstep"])
+            q = q + ((2 * r > L["cstep"]) | ((2 * r == L["cstep"]) & (q % 2 == 1)))
+            cur = np.clip(q, -L["ckmax"], L["ckmax"]) * L["cstep"]
         u = np.zeros(acc.shape[1:], np.int64)
         out = np.zeros_like(acc)
         for t in range(steps):
@@ -91,6 +96,8 @@ def main():
     common = ["--no-progress", "--epochs", "1", "--set", "data.train_limit=1024", "--set", f"data.test_limit={N}",
               "--set", "model.hidden=48", "--set", "data.steps=10"]
     cases = {"exact": ["--set", "quant.integer=true", "--set", "quant.weight.bits=4", "--set", "quant.state.bits=6"],
+             "current": ["--set", "quant.integer=true", "--set", "quant.weight.bits=4", "--set", "quant.state.bits=6",
+                         "--set", "quant.current.bits=4"],
              "approx": ["--set", "quant.weight.bits=3", "--set", "quant.state.bits=4",
                         "--set", "quant.state.grid=threshold_centered", "--set", "model.reset=zero"]}
     with tempfile.TemporaryDirectory() as d:

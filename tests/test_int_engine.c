@@ -11,6 +11,7 @@
 #include "datasets/idx.h"
 #include "io/int_model.h"
 #include <hdf5.h>
+#include "sim/engine.h"
 #include "sim/int_engine.h"
 #include "test_util.h"
 #include "train/int_eval.h"
@@ -54,6 +55,15 @@ static void ref_layer(const qsnn_int_layer *L, int first, int x_static, const in
             const long double v = (long double)a * L->M[o] / powl(2.0L, L->sh[o]);
             int64_t cur = (int64_t)floorl(v);
             if (v - (long double)cur > 0.5L) cur++;
+            if (L->cur_step) { /* the first layer's current quantizer: nearest code, ties to even */
+                const long double c = (long double)cur / (long double)L->cur_step;
+                long double k = floorl(c);
+                const long double fr = c - k;
+                if (fr > 0.5L || (fr == 0.5L && fmodl(k, 2.0L) != 0.0L)) k += 1.0L;
+                if (k > L->cur_kmax) k = L->cur_kmax;
+                if (k < -L->cur_kmax) k = -L->cur_kmax;
+                cur = (int64_t)k * L->cur_step;
+            }
             int spike;
             k[o] = qsnn_int_step_ref(L, k[o], cur, &spike);
             sout[(size_t)t * L->out + o] = (uint8_t)spike;
@@ -116,6 +126,13 @@ Test(int_engine, time_loop_equals_scalar_reference) {
             cr_assert_eq(qsnn_net_prepare(net), QSNN_OK);
             check_against_reference(net, 1, 9);
             check_against_reference(net, 0, 7);
+            if (g == 0) { /* and with the first layer's current quantized (coarse, so codes clamp) */
+                net->cfg.current_bits = 3;
+                net->cfg.current_range = 1.0;
+                cr_assert_eq(qsnn_net_prepare(net), QSNN_OK);
+                check_against_reference(net, 1, 9);
+                check_against_reference(net, 0, 7);
+            }
             qsnn_net_destroy(&net);
         }
     qsnn_ctx_destroy(&ctx);
@@ -141,6 +158,20 @@ Test(int_engine, integer_exact_conversion_uses_shifts_only) {
     qsnn_int_net_destroy(&in);
     qsnn_net_destroy(&net);
     qsnn_ctx_destroy(&ctx);
+}
+
+Test(int_engine, integer_division_rounds_half_even) {
+    const int64_t v[10] = {-3, -1, 1, 3, 5, 7, -7, 6, -6, 0}, d[10] = {2, 2, 2, 2, 2, 4, 4, 4, 4, 3};
+    const int64_t want[10] = {-2, 0, 0, 2, 2, 2, -2, 2, -2, 0}; /* -1.5 -0.5 0.5 1.5 2.5 1.75 -1.75 1.5 -1.5 0 */
+    for (int i = 0; i < 10; i++)
+        cr_expect_eq(qsnn_int_div_round_even(v[i], d[i]), want[i], "%lld / %lld", (long long)v[i], (long long)d[i]);
+}
+
+Test(int_engine, current_quantizer_rounds_half_even_and_clamps) {
+    float cur[6] = {0.125f, 0.375f, 2.0f, -0.3f, -5.0f, 0.6f};
+    qsnn_current_quant(0.25f, 3, cur, 6);
+    const float want[6] = {0.0f, 0.5f, 0.75f, -0.25f, -0.75f, 0.5f};
+    for (int i = 0; i < 6; i++) cr_expect_eq(cur[i], want[i], "cur[%d] = %g, want %g", i, cur[i], want[i]);
 }
 
 Test(int_engine, float_models_are_refused_with_the_layer_named) {
@@ -214,14 +245,21 @@ Test(int_engine, eval_integer_on_the_command_line, .timeout = 120) {
     int st;
     snprintf(cmd, sizeof cmd,
              "%s train %s --set quant.integer=true --set quant.weight.bits=4 --set quant.state.bits=6 --out %s/int "
-             ">/dev/null 2>&1 && %s train %s --out %s/flt >/dev/null 2>&1",
-             QSNN_BIN, tiny, dir, QSNN_BIN, tiny, dir);
+             ">/dev/null 2>&1 && %s train %s --out %s/flt >/dev/null 2>&1 && %s train %s --set quant.integer=true "
+             "--set quant.weight.bits=4 --set quant.state.bits=6 --set quant.current.bits=5 --out %s/cur >/dev/null 2>&1",
+             QSNN_BIN, tiny, dir, QSNN_BIN, tiny, dir, QSNN_BIN, tiny, dir);
     cr_assert_eq(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "%s eval %s/int/model.h5 --integer --no-progress 2>&1", QSNN_BIN, dir);
     char *out = run_capture(cmd, &st);
     cr_expect_eq(st, 0, "%s", out);
     cr_expect(strstr(out, "integer-exact model: identical spikes on every sample, layer and step") != NULL, "%s", out);
     cr_expect(strstr(out, "same prediction on 512/512") != NULL, "%s", out);
+    free(out);
+    /* with the first layer's current quantized too (5 bits) */
+    snprintf(cmd, sizeof cmd, "%s eval %s/cur/model.h5 --integer --no-progress 2>&1", QSNN_BIN, dir);
+    out = run_capture(cmd, &st);
+    cr_expect_eq(st, 0, "%s", out);
+    cr_expect(strstr(out, "integer-exact model: identical spikes on every sample, layer and step") != NULL, "%s", out);
     free(out);
     snprintf(cmd, sizeof cmd, "%s export %s/int/model.h5 --integer %s/int.h5 2>&1", QSNN_BIN, dir, dir);
     out = run_capture(cmd, &st);

@@ -210,6 +210,7 @@ Test(nir, round_trip_integer_same_spikes) {
  * from its own output, so that import falls back to float weights, still with the same spikes. */
 Test(nir, round_trip_lsq_same_spikes) { round_trip(QUANT " --set quant.weight.method=lsq", 0); }
 Test(nir, round_trip_learned_state_step_same_spikes) { round_trip(QUANT " --set quant.state.grid=lsq", 0); }
+Test(nir, round_trip_current_quantizer_same_spikes) { round_trip(QUANT " --set quant.current.bits=6", 0); }
 Test(nir, round_trip_affine_same_spikes) { round_trip(QUANT " --set quant.weight.method=uniform_affine", 1); }
 Test(nir, round_trip_layer_bits_same_spikes) {
     round_trip("--set quant.weight.layer_bits=[8,4] --set quant.state.layer_bits=[0,4] --set quant.input.bits=4", 0);
