@@ -8,6 +8,7 @@ static const qsnn_weight_quant_ops *const registry[] = {
     &qsnn_wq_uniform_affine,
     &qsnn_wq_lsq,
     &qsnn_wq_lsq_affine,
+    &qsnn_wq_qil,
 };
 
 const qsnn_weight_quant_ops *qsnn_weight_quant_find(const char *name) {
@@ -22,7 +23,7 @@ const qsnn_weight_quant_ops *qsnn_weight_quant_at(int i) {
     return i >= 0 && i < qsnn_weight_quant_count() ? registry[i] : NULL;
 }
 
-const char *qsnn_weight_quant_names(void) { return "uniform_symmetric, uniform_affine, lsq, lsq_affine"; }
+const char *qsnn_weight_quant_names(void) { return "uniform_symmetric, uniform_affine, lsq, lsq_affine, qil"; }
 
 float qsnn_pow2_up(float s) {
     int e;
@@ -46,6 +47,9 @@ qsnn_status qsnn_weight_quant_check(qsnn_ctx *ctx, const qsnn_weight_quant_cfg *
     if (!ops)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.method = '%s': unknown (known: %s)", cfg->method,
                          qsnn_weight_quant_names());
+    if (cfg->pow2 && ops->no_pow2)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.pow2: the %s quantizer learns its scale; power-of-two "
+                                               "scales (and quant.integer) need another method", ops->name);
     if (cfg->bits < ops->min_bits)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.bits = %d: the %s quantizer needs at least %d bits",
                          cfg->bits, ops->name, ops->min_bits);

@@ -44,6 +44,7 @@ typedef struct qsnn_weight_quant_ops {
     /* Data-driven initial values of the learned parameters from W. */
     void (*init)(const qsnn_weight_quant_cfg *cfg, const float *W, int out, int in, float *learned);
     int min_bits;                     /* smallest bit width it supports (0: 1) */
+    int no_pow2;                      /* power-of-two scales are not available (the scale is learned) */
 } qsnn_weight_quant_ops;
 
 const qsnn_weight_quant_ops *qsnn_weight_quant_find(const char *name);
@@ -66,6 +67,8 @@ extern const qsnn_weight_quant_ops qsnn_wq_lsq;
 /* LSQ with a learned zero point (affine, unsigned codes; z real, rounded with a straight-through
  * estimator). */
 extern const qsnn_weight_quant_ops qsnn_wq_lsq_affine;
+/* QIL (Jung et al. 2019): learned interval centre, half-width and exponent (quant/wq_qil.c). */
+extern const qsnn_weight_quant_ops qsnn_wq_qil;
 
 /* Round to a power of two: up (keeps a range) or to the nearest in log2. */
 float qsnn_pow2_up(float s);

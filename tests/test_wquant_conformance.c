@@ -18,7 +18,7 @@ enum { OUT = 6, IN = 50 };
 typedef struct qcase {
     qsnn_weight_quant_cfg cfg;
     const qsnn_weight_quant_ops *ops;
-    float W[OUT * IN], Wq[OUT * IN], scales[OUT], learned[2 * OUT], glearned[2 * OUT];
+    float W[OUT * IN], Wq[OUT * IN], scales[OUT], learned[3 * OUT], glearned[3 * OUT];
     int32_t codes[OUT * IN];
 } qcase;
 
@@ -35,6 +35,8 @@ static void setup_case(qcase *c, const qsnn_weight_quant_ops *ops, int bits, qsn
     c->cfg.learned_grad = c->glearned;
     if (ops->n_learned) {
         ops->init(&c->cfg, c->W, OUT, IN, c->learned);
+    }
+    if (ops->n_learned && !strncmp(ops->name, "lsq", 3)) {
         /* a step that leaves the largest weights of every group outside the range */
         const int ns = gran == QSNN_WQ_PER_CHANNEL ? OUT : 1, n = gran == QSNN_WQ_PER_CHANNEL ? IN : OUT * IN;
         const float codes = ops->n_learned > 1 ? (float)((1 << bits) - 1) : (float)((1 << (bits - 1)) - 1);
@@ -57,7 +59,7 @@ static void setup_case(qcase *c, const qsnn_weight_quant_ops *ops, int bits, qsn
             for (int gr = 0; gr < 2; gr++)                                                                      \
                 for (int p2 = 0; p2 < 2; p2++) {                                                                \
                     const qsnn_weight_quant_ops *ops = qsnn_weight_quant_at(qi);                                \
-                    if (bits < (ops->min_bits ? ops->min_bits : 1)) continue;                                   \
+                    if (bits < (ops->min_bits ? ops->min_bits : 1) || (p2 && ops->no_pow2)) continue;          \
                     static qcase c;                                                                             \
                     setup_case(&c, ops, bits, (qsnn_wq_granularity)gr, p2, 100 + bits);                        \
                     const int ns = gr ? OUT : 1;                                                                \
@@ -137,7 +139,7 @@ static void expected_grads(const qcase *c, const float *gq, double *gw, double *
 Test(wquant_conformance, learned_parameter_gradients_follow_the_estimators) {
     int checked = 0;
     FOR_EACH_CASE({
-        if (!ops->n_learned) continue;
+        if (strncmp(ops->name, "lsq", 3)) continue; /* QIL has its own test below */
         static float grad[OUT * IN];
         static double gw[OUT * IN];
         double gs[OUT], gz[OUT];
@@ -188,7 +190,7 @@ Test(wquant_conformance, learned_gradients_do_not_depend_on_the_thread_count) {
     FOR_EACH_CASE({
         if (!ops->n_learned) continue;
         static float g1[OUT * IN], g2[OUT * IN];
-        float l1[2 * OUT], l2[2 * OUT];
+        float l1[3 * OUT], l2[3 * OUT];
         for (int i = 0; i < OUT * IN; i++) g1[i] = g2[i] = sinf((float)i);
         omp_set_num_threads(1);
         ops->backward(&c.cfg, c.W, c.scales, OUT, IN, g1);
@@ -211,6 +213,54 @@ Test(wquant_conformance, bad_settings_are_refused) {
     cfg.bits = 4;
     snprintf(cfg.method, sizeof cfg.method, "nope");
     cr_expect_eq(qsnn_weight_quant_check(ctx, &cfg), QSNN_ERR_CONFIG);
-    cr_expect(strstr(qsnn_last_error(ctx), "known: uniform_symmetric, uniform_affine, lsq, lsq_affine") != NULL);
+    cr_expect(strstr(qsnn_last_error(ctx), "known: uniform_symmetric, uniform_affine, lsq, lsq_affine, qil") != NULL);
     qsnn_ctx_destroy(&ctx);
+}
+
+/* QIL's estimator (quantizers.md §4), evaluated independently in double precision, with an interval
+ * that prunes and clips some weights and γ != 1. */
+Test(wquant_conformance, qil_gradients_follow_the_estimator) {
+    for (int gr = 0; gr < 2; gr++) {
+        static qcase c;
+        setup_case(&c, qsnn_weight_quant_find("qil"), 4, (qsnn_wq_granularity)gr, 0, 9);
+        const int ns = gr ? OUT : 1, n = gr ? IN : OUT * IN;
+        for (int g = 0; g < ns; g++) { /* interval [0.25 max, 0.75 max], γ 1.7 */
+            float m = 0;
+            for (int i = 0; i < n; i++) m = fabsf(c.W[g * n + i]) > m ? fabsf(c.W[g * n + i]) : m;
+            c.learned[g] = 0.5f * m, c.learned[ns + g] = 0.25f * m, c.learned[2 * ns + g] = 1.7f;
+        }
+        const qsnn_weight_quant_ops *ops = c.ops;
+        ops->forward(&c.cfg, c.W, OUT, IN, c.Wq, c.scales);
+        ops->codes(&c.cfg, c.W, c.scales, OUT, IN, c.codes);
+        static float grad[OUT * IN];
+        double want[3][OUT] = {{0}}, wgrad[OUT * IN];
+        int pruned = 0, clipped = 0;
+        for (int i = 0; i < OUT * IN; i++) {
+            grad[i] = 0.1f * (float)((i * 7) % 11) - 0.5f;
+            const int g = gr ? i / IN : 0;
+            const double cc = c.learned[g], d = c.learned[ns + g], gm = c.learned[2 * ns + g];
+            const double kq = (double)c.scales[g] * 7.0; /* κ·qD, qD = 7 at 4 bits */
+            const double a = fabs((double)c.W[i]), sg = c.W[i] < 0 ? -1.0 : 1.0;
+            cr_assert_eq(c.Wq[i], c.scales[g] * (float)c.codes[i]);
+            if (a < cc - d || a > cc + d) {
+                pruned += a < cc - d, clipped += a > cc + d;
+                wgrad[i] = 0.0;
+                continue;
+            }
+            const double u = (a - cc) / (2 * d) + 0.5, gh = grad[i] * kq;
+            wgrad[i] = gh * gm * pow(u, gm - 1) / (2 * d);
+            want[0][g] += gh * -sg * gm * pow(u, gm - 1) / (2 * d);
+            want[1][g] += gh * -sg * gm * pow(u, gm - 1) * (a - cc) / (2 * d * d);
+            if (u > 0) want[2][g] += gh * sg * pow(u, gm) * log(u);
+        }
+        cr_expect_gt(pruned, 0);
+        cr_expect_gt(clipped, 0);
+        ops->backward(&c.cfg, c.W, c.scales, OUT, IN, grad);
+        for (int i = 0; i < OUT * IN; i++)
+            cr_expect_float_eq(grad[i], wgrad[i], 1e-5 * (1 + fabs(wgrad[i])), "dW[%d] %g vs %g", i, grad[i], wgrad[i]);
+        for (int k = 0; k < 3; k++)
+            for (int g = 0; g < ns; g++)
+                cr_expect_float_eq(c.glearned[k * ns + g], want[k][g], 1e-4 * (1 + fabs(want[k][g])),
+                                   "%s, group %d: %g vs %g", ops->learned_names[k], g, c.glearned[k * ns + g], want[k][g]);
+    }
 }
