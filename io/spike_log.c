@@ -1,5 +1,5 @@
 #include "io/spike_log.h"
-#include "io/tmpfiles.h"
+#include "io/h5atomic.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -29,12 +29,13 @@ typedef struct pop_out {
 
 struct qsnn_spike_log {
     qsnn_ctx *ctx;
-    char *path, *tmp;
-    hid_t f;
+    char *path;
+    qsnn_h5_atomic out; /* the temporary file, renamed over path by commit */
+    hid_t f;            /* out.fid while open */
     int n_pops;
     pop_out pop[QSNN_POP_MAX];
     const qsnn_popnet *net;
-    int committed, slot;
+    int committed;
 };
 
 /* ---- helpers ---------------------------------------------------------------------------------- */
@@ -126,37 +127,24 @@ qsnn_status qsnn_spike_log_create(qsnn_ctx *ctx, const char *path, const qsnn_sp
     L->ctx = ctx;
     L->net = net;
     L->f = -1;
-    L->slot = -1;
+    L->out.fid = -1, L->out.slot = -1;
     for (int p = 0; p < QSNN_POP_MAX; p++) {
         L->pop[p].g = L->pop[p].t_ds = L->pop[p].n_ds = -1;
         for (int s = 0; s < QSNN_CT_MAX_STATES; s++) L->pop[p].s_ds[s] = -1;
     }
     const size_t plen = strlen(path);
     L->path = qsnn_malloc(ctx, plen + 1);
-    L->tmp = qsnn_malloc(ctx, plen + 32);
-    if (!L->path || !L->tmp) {
+    if (!L->path) {
         qsnn_spike_log_destroy(&L);
         return QSNN_ERR_NOMEM;
     }
     memcpy(L->path, path, plen + 1);
-    snprintf(L->tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    qsnn_status st;
-    FILE *probe = fopen(L->tmp, "wb"); /* the system's reason for a bad directory, not HDF5's */
-    if (!probe) {
-        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot create the temporary file %s: %s", path, L->tmp, strerror(errno));
-        qsnn_free(ctx, L->tmp);
-        L->tmp = NULL;
+    qsnn_status st = qsnn_h5_atomic_create(ctx, L->path, &L->out);
+    if (st) {
         qsnn_spike_log_destroy(&L);
         return st;
     }
-    fclose(probe);
-    L->slot = qsnn_tmpfile_register(L->tmp);
-    L->f = H5Fcreate(L->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (L->f < 0) {
-        st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, "cannot create the temporary file");
-        qsnn_spike_log_destroy(&L);
-        return st;
-    }
+    L->f = L->out.fid;
     const char *file = path;
     hid_t f = L->f, pops = -1;
     int64_t n_steps = (int64_t)((meta->duration / net->dt) + 0.5);
@@ -270,13 +258,10 @@ qsnn_status qsnn_spike_log_commit(qsnn_spike_log *L, const qsnn_sim_stats *stats
         if (o->n_ds >= 0) H5Dclose(o->n_ds), o->n_ds = -1;
         if (o->g >= 0) H5Gclose(o->g), o->g = -1;
     }
-    st = qsnn_h5_close(ctx, file, L->f);
-    L->f = -1;
-    if (st) return st;
-    if (rename(L->tmp, L->path) != 0)
-        return qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot rename %s to it: %s", L->path, L->tmp, strerror(errno));
-    L->committed = 1;
-    return QSNN_OK;
+    L->f = -1; /* the commit closes it, and removes the temporary file on failure */
+    st = qsnn_h5_atomic_commit(ctx, &L->out);
+    if (!st) L->committed = 1;
+    return st;
 }
 
 void qsnn_spike_log_destroy(qsnn_spike_log **lp) {
@@ -294,11 +279,8 @@ void qsnn_spike_log_destroy(qsnn_spike_log **lp) {
         qsnn_free(ctx, o->nb);
         qsnn_free(ctx, o->sb);
     }
-    if (L->f >= 0) H5Fclose(L->f);
-    qsnn_tmpfile_forget(L->slot);
-    if (L->tmp && !L->committed) unlink(L->tmp);
+    qsnn_h5_atomic_abort(ctx, &L->out); /* closes and removes the temporary file unless committed */
     qsnn_free(ctx, L->path);
-    qsnn_free(ctx, L->tmp);
     qsnn_free(ctx, L);
     *lp = NULL;
 }

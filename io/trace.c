@@ -1,5 +1,5 @@
 #include "io/trace.h"
-#include "io/tmpfiles.h"
+#include "io/h5atomic.h"
 #include "io/checkpoint.h"
 #include "io/h5util.h"
 
@@ -38,9 +38,10 @@ typedef struct wlayer {
 
 struct qsnn_trace_writer {
     qsnn_ctx *ctx;
-    char *path, *tmp, *config, *cmdline; /* config: the resolved YAML, embedded with every model */
-    hid_t f;
-    int slot, created, committed;
+    char *path, *config, *cmdline; /* config: the resolved YAML, embedded with every model */
+    qsnn_h5_atomic out;             /* the temporary file, renamed over path by commit */
+    hid_t f;                        /* out.fid while open */
+    int committed;
     long long seed;
     /* the recording in progress */
     int active;
@@ -121,11 +122,10 @@ qsnn_status qsnn_trace_writer_create(qsnn_ctx *ctx, const char *path, const qsnn
     qsnn_h5_quiet();
     qsnn_trace_writer *w = qsnn_calloc(ctx, 1, sizeof *w);
     if (!w) return QSNN_ERR_NOMEM;
-    w->ctx = ctx, w->f = -1, w->slot = -1, w->rec = w->d_idx = w->d_lab = w->d_x = -1;
+    w->ctx = ctx, w->f = -1, w->out.fid = -1, w->out.slot = -1, w->rec = w->d_idx = w->d_lab = w->d_x = -1;
     const size_t n = strlen(path) + 1;
     w->path = qsnn_malloc(ctx, n);
-    w->tmp = qsnn_malloc(ctx, n + 32);
-    if (!w->path || !w->tmp) {
+    if (!w->path) {
         qsnn_trace_writer_destroy(&w);
         return QSNN_ERR_NOMEM;
     }
@@ -146,24 +146,12 @@ qsnn_status qsnn_trace_writer_create(qsnn_ctx *ctx, const char *path, const qsnn
         }
         memcpy(w->cmdline, meta->command_line, cn);
     }
-    snprintf(w->tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-    qsnn_status st;
-    /* Created with open(2) first: a missing folder or a permission problem reads as the system's reason. */
-    int fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) {
-        st = qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot create the temporary file %s: %s", path, w->tmp, strerror(errno));
+    qsnn_status st = qsnn_h5_atomic_create(ctx, w->path, &w->out);
+    if (st) {
         qsnn_trace_writer_destroy(&w);
         return st;
     }
-    close(fd);
-    w->created = 1;
-    w->slot = qsnn_tmpfile_register(w->tmp);
-    w->f = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (w->f < 0) {
-        st = qsnn_h5_fail_as(ctx, QSNN_ERR_IO, path, "cannot create the temporary file");
-        qsnn_trace_writer_destroy(&w);
-        return st;
-    }
+    w->f = w->out.fid;
     static const qsnn_trace_meta none = {0, NULL, NULL, NULL};
     if (!meta) meta = &none;
     w->seed = meta->seed;
@@ -484,20 +472,10 @@ qsnn_status qsnn_trace_commit(qsnn_trace_writer *w) {
     qsnn_ctx *ctx = w->ctx;
     if (w->active) return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: commit with a recording in progress", w->path);
     if (w->f < 0 || w->committed) return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: already committed", w->path);
-    qsnn_status st = qsnn_h5_close(ctx, w->path, w->f);
-    w->f = -1;
-    if (st) return st;
-    int fd = open(w->tmp, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    if (rename(w->tmp, w->path) != 0)
-        return qsnn_fail(ctx, QSNN_ERR_IO, "%s: cannot rename %s to it: %s", w->path, w->tmp, strerror(errno));
-    qsnn_tmpfile_forget(w->slot);
-    w->slot = -1;
-    w->committed = 1;
-    return QSNN_OK;
+    w->f = -1; /* the commit closes it, and removes the temporary file on failure */
+    qsnn_status st = qsnn_h5_atomic_commit(ctx, &w->out);
+    if (!st) w->committed = 1;
+    return st;
 }
 
 qsnn_status qsnn_trace_set_epochs(qsnn_trace_writer *w, int first, int last) {
@@ -512,11 +490,8 @@ void qsnn_trace_writer_destroy(qsnn_trace_writer **pw) {
     qsnn_trace_writer *w = *pw;
     qsnn_ctx *ctx = w->ctx;
     close_recording(w);
-    if (w->f >= 0) H5Fclose(w->f);
-    if (w->created && !w->committed) unlink(w->tmp);
-    qsnn_tmpfile_forget(w->slot);
+    qsnn_h5_atomic_abort(ctx, &w->out); /* closes and removes the temporary file unless committed */
     qsnn_free(ctx, w->path);
-    qsnn_free(ctx, w->tmp);
     qsnn_free(ctx, w->config);
     qsnn_free(ctx, w->cmdline);
     qsnn_free(ctx, w);
