@@ -32,7 +32,10 @@ static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", NULL};
 static const char *const loss_names[] = {"ce_count", "mse_count", "ce_max_membrane", NULL};
 
+static const char *const recurrent_names[] = {"none", "full", "one_to_one", NULL};
+
 static int neuron_known(const char *name) { return qsnn_neuron_find(name) != NULL; }
+static int neuron_or_empty_known(const char *name) { return !name[0] || qsnn_neuron_find(name) != NULL; }
 static int weight_method_known(const char *name) { return qsnn_weight_quant_find(name) != NULL; }
 
 #define AT(member) offsetof(qsnn_config, member), sizeof(((qsnn_config *)0)->member)
@@ -53,7 +56,12 @@ const qsnn_config_key qsnn_config_keys[] = {
     KEY("model.hidden", QSNN_KEY_HIDDEN, model.sizes, IN(1, 1000000),
         "hidden layer sizes, a list such as [1000] or [500, 200]"),
     KEY("model.outputs", QSNN_KEY_OUTPUTS, model.sizes, IN(1, 1000000), "output neurons (classes)"),
-    STRK("model.neuron", model.neuron, neuron_known, qsnn_neuron_names, "neuron model (registry name)"),
+    STRK("model.neuron", model.neuron, neuron_known, qsnn_neuron_names, "hidden layers' neuron model (registry name)"),
+    STRK("model.output_neuron", model.output_neuron, neuron_or_empty_known, qsnn_neuron_names,
+         "output layer's neuron model; \"\" = model.neuron; li = a non-spiking leaky-integrator readout"),
+    ENUMK("model.recurrent", QSNN_KEY_ENUM, model.recurrent, recurrent_names,
+          "recurrent hidden layers: none, full (a [N][N] matrix V: I += V S[t-1]) or one_to_one (one weight per "
+          "neuron)"),
     KEY("model.beta", QSNN_KEY_FLOAT, model.neuron_params.beta, IN(0, 1), "membrane leak factor"),
     KEY("model.threshold", QSNN_KEY_FLOAT, model.neuron_params.theta, GT(0), "firing threshold"),
     ENUMK("model.reset", QSNN_KEY_ENUM, model.neuron_params.reset, reset_names, "reset rule after a spike"),
@@ -61,6 +69,19 @@ const qsnn_config_key qsnn_config_keys[] = {
         "let the gradient flow through the reset term"),
     KEY("model.learn_beta", QSNN_KEY_BOOL, model.learn_beta, ANY, "learn the leak factor of each layer"),
     KEY("model.learn_threshold", QSNN_KEY_BOOL, model.learn_theta, ANY, "learn the threshold of each layer"),
+    KEY("model.alpha", QSNN_KEY_FLOAT, model.neuron_params.alpha, IN(0, 1),
+        "synaptic-current decay (synaptic, alpha models)"),
+    KEY("model.learn_alpha", QSNN_KEY_BOOL, model.learn_alpha, ANY, "learn the synaptic decay of each layer"),
+    KEY("model.input_scale", QSNN_KEY_FLOAT, model.neuron_params.in_scale, GT(0),
+        "lapicque: the input's factor dt/C (and beta = 1 - dt/(RC))"),
+    KEY("model.adapt_decay", QSNN_KEY_FLOAT, model.neuron_params.adapt_decay, IN(0, 1),
+        "alif: decay rho of the adaptation a[t] = rho a[t-1] + S[t-1]"),
+    KEY("model.adapt_strength", QSNN_KEY_FLOAT, model.neuron_params.adapt_strength, ANY,
+        "alif: threshold increase per unit of adaptation, theta[t] = threshold + b a[t]"),
+    KEY("model.izh_a", QSNN_KEY_FLOAT, model.neuron_params.izh_a, ANY, "izhikevich: recovery rate a"),
+    KEY("model.izh_b", QSNN_KEY_FLOAT, model.neuron_params.izh_b, ANY, "izhikevich: recovery sensitivity b"),
+    KEY("model.izh_c", QSNN_KEY_FLOAT, model.neuron_params.izh_c, ANY, "izhikevich: reset potential c (mV)"),
+    KEY("model.izh_d", QSNN_KEY_FLOAT, model.neuron_params.izh_d, ANY, "izhikevich: recovery jump d"),
     ENUMK("model.surrogate", QSNN_KEY_ENUM, model.neuron_params.surrogate, surrogate_names,
           "surrogate gradient of the spike"),
     KEY("model.surrogate_slope", QSNN_KEY_FLOAT, model.neuron_params.slope, GE(0),
@@ -313,7 +334,7 @@ static int check_number(const qsnn_config_key *k, double v, char *err, size_t n)
 }
 
 static int check_string(const qsnn_config_key *k, const char *s, char *err, size_t n) {
-    if (!s[0]) {
+    if (!s[0] && !(k->known && k->known(s))) { /* a key may give "" a meaning of its own */
         set_err(err, n, "must not be empty");
         return -1;
     }

@@ -68,7 +68,7 @@ int qsnn_simulate_model(const char *model, int samples, int threads, const qsnn_
     }
     const int L = net->n_layers, T = cfg.data.steps, F = net->cfg.n_inputs;
     for (int l = 0; l < L; l++)
-        if (strcmp(net->cfg.neuron, "lif") || net->layer[l].np.reset != QSNN_RESET_SUBTRACT ||
+        if (!qsnn_net_plain_lif(&net->cfg, NULL) || net->layer[l].np.reset != QSNN_RESET_SUBTRACT ||
             !(net->layer[l].np.beta < 1.0f)) {
             qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
                       "%s: layer %d: only LIF with subtractive reset and beta < 1 has a continuous twin", model, l);

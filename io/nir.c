@@ -218,6 +218,8 @@ qsnn_status qsnn_nir_export(qsnn_ctx *ctx, const char *path, const qsnn_net *net
     if (!path || !*path || !net) return qsnn_fail(ctx, QSNN_ERR_ARG, "NIR export: path and network are required");
     const double dt = opts && opts->dt != 0 ? opts->dt : QSNN_NIR_DEFAULT_DT;
     if (!(dt > 0) || !isfinite(dt)) return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: dt = %g must be finite and > 0", path, dt);
+    const char *why = NULL;
+    if (!qsnn_net_plain_lif(&net->cfg, &why)) return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "%s: NIR export: %s", path, why);
     for (int l = 0; l < net->n_layers; l++) {
         const char *nm = net->layer[l].ops && net->layer[l].ops->name ? net->layer[l].ops->name : net->cfg.neuron;
         if (strcmp(nm, "lif") != 0)

@@ -3,9 +3,9 @@
  * With the "soft" surrogate the spike is sigmoid(k (U - θ)) in the forward pass too, and R[t] = S[t-1],
  * so the whole network is smooth (finite-difference tests). Arithmetic order follows the spec's
  * formulas literally and is never fused, so results match an independent implementation bit for bit. */
-#include "neurons/neuron.h"
+#include "neurons/model_kernel.h"
 
-static inline float spike_fn(float x, int soft, float k) { return soft ? qsnn_soft_spike(x, k) : (x > 0.0f ? 1.0f : 0.0f); }
+#define spike_fn qsnn_spike_fn
 
 static inline float integrate(int reset, float beta, float theta, float up, float in, float r) {
     switch (reset) {
@@ -15,13 +15,16 @@ static inline float integrate(int reset, float beta, float theta, float up, floa
     }
 }
 
-static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
-                                                           int T, int n, const float *cur, size_t is, float *U,
-                                                           size_t us, float *S, size_t stride, const int reset,
-                                                           const int soft, const int quant) {
+static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
+                                                           const int reset, const int soft, const int quant) {
     const float beta = p->beta, theta = p->theta, k = p->slope;
+    const qsnn_state_quant *q = io->q[0];
+    const int n = io->n;
+    const float *cur = io->cur;
+    const size_t is = io->i_stride, us = io->u_stride, stride = io->stride;
+    float *U = io->U, *S = io->S;
     double total = 0.0;
-    for (int t = 0; t < T; t++) {
+    for (int t = io->t0; t < io->t1; t++) {
         float count = 0.0f; /* at most QSNN_NEURON_BLOCK per step: exact in float */
         const float *in = cur + (size_t)t * is;
         /* With us = 0, Up and Ut are the same row: each neuron reads its old value before writing. */
@@ -56,11 +59,10 @@ static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_p
     return total;
 }
 
-static double lif_forward(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
-                          size_t is, float *U, size_t us, float *S, size_t stride) {
-    const int quant = q && q->enabled;
+static double lif_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
+    const int quant = qsnn_io_q(io, 0) != NULL;
     const int soft = p->surrogate == QSNN_SURR_SOFT;
-#define QSNN_LIF_FWD(R, SOFT, QU) return fwd_impl(p, q, T, n, cur, is, U, us, S, stride, R, SOFT, QU)
+#define QSNN_LIF_FWD(R, SOFT, QU) return fwd_impl(p, io, R, SOFT, QU)
     if (soft) QSNN_LIF_FWD(p->reset, 1, quant);
     switch (p->reset * 2 + quant) {
     case 0: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 0);
@@ -73,38 +75,29 @@ static double lif_forward(const qsnn_neuron_params *p, const qsnn_state_quant *q
 #undef QSNN_LIF_FWD
 }
 
-static inline float surr(int id, float x, float k) {
-    switch (id) {
-    case QSNN_SURR_ARCTAN: return qsnn_surr_arctan(x, k);
-    case QSNN_SURR_FAST_SIGMOID: return qsnn_surr_fast_sigmoid(x, k);
-    case QSNN_SURR_SIGMOID: return qsnn_surr_sigmoid(x, k);
-    case QSNN_SURR_TRIANGULAR: return qsnn_surr_triangular(x, k);
-    case QSNN_SURR_STRAIGHT_THROUGH: return qsnn_surr_straight_through(x, k);
-    case QSNN_SURR_SUPERSPIKE: return qsnn_surr_superspike(x, k);
-    case QSNN_SURR_EXPONENTIAL: return qsnn_surr_exponential(x, k);
-    default: return qsnn_surr_soft(x, k);
-    }
-}
+#define surr qsnn_surr
 
 /* Every flag is a compile-time constant in the specialised call sites below, so the inner loop has
  * no branches left and vectorizes; the generic call passes run-time values (same arithmetic). */
-static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_params *p, const qsnn_state_quant *q,
-                                                           int T, int n, const float *cur, size_t is, const float *U,
-                                                           const float *gS, const float *gUx, size_t stride,
-                                                           float *gcur, size_t gs, qsnn_neuron_pgrad *pg,
-                                                           const int reset, const int sid, const int clip,
-                                                           const int have_gs, const int have_gu, const int want_pg,
-                                                           const int summed) {
+static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
+                                                           qsnn_neuron_pgrad *pg, const int reset, const int sid,
+                                                           const int clip, const int have_gs, const int have_gu,
+                                                           const int want_pg, const int summed) {
     const float beta = p->beta, theta = p->theta, k = p->slope;
+    const qsnn_state_quant *q = io->q[0];
+    const int n = io->n;
+    const float *cur = io->cur, *U = io->U, *gS = io->gS, *gUx = io->gU;
+    const size_t is = io->i_stride, stride = io->stride, gs = io->gi_stride;
+    float *gcur = io->gcur;
     const int soft = sid == QSNN_SURR_SOFT, rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     float carry[QSNN_NEURON_BLOCK]; /* dL/dU[t] arriving from step t+1 */
-    for (int j = 0; j < n; j++) carry[j] = 0.0f;
-    if (summed)
+    qsnn_carry_load(io, 0, carry);
+    if (summed && io->t1 == io->T)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
     double gb = 0.0, gth = 0.0, gsc = 0.0;
     const int lsq = want_pg && q && q->enabled && q->cfg.grid == QSNN_GRID_LSQ;
     const float s = lsq ? q->step : 1.0f, qn = lsq ? -(float)(q->n / 2) : 0.0f, qp = lsq ? (float)(q->n / 2 - 1) : 0.0f;
-    for (int t = T - 1; t >= 0; t--) {
+    for (int t = io->t1 - 1; t >= io->t0; t--) {
         const float *Ut = U + (size_t)t * stride;
         const float *Up = U + (size_t)(t - 1) * stride;
         const float *gSt = have_gs ? gS + (size_t)t * stride : NULL;
@@ -151,6 +144,7 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
             }
         }
     }
+    qsnn_carry_store(io, 0, carry);
     if (want_pg) {
         pg->beta += gb;
         pg->theta += gth;
@@ -158,21 +152,29 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
     }
 }
 
-static void lif_backward(const qsnn_neuron_params *p, const qsnn_state_quant *q, int T, int n, const float *cur,
-                         size_t is, const float *U, const float *gS, const float *gU, size_t stride, float *gcur,
-                         size_t gs, qsnn_neuron_pgrad *pg) {
-    const int clip = q && q->enabled && q->ste_clip;
+static void lif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
+    const qsnn_state_quant *q = qsnn_io_q(io, 0);
+    const int clip = q && q->ste_clip;
+    const float *gS = io->gS, *gU = io->gU;
+    const size_t gs = io->gi_stride;
     const int fast = p->surrogate == QSNN_SURR_ARCTAN && p->reset == QSNN_RESET_SUBTRACT && !p->reset_grad && !clip &&
                      gS && !gU && !pg;
     if (fast && gs == 0) /* the default network's hidden layer (static input) */
-        bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0,
-                 0, 1);
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1);
     else if (fast)
-        bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0,
-                 0, 0);
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 0);
     else
-        bwd_impl(p, q, T, n, cur, is, U, gS, gU, stride, gcur, gs, pg, p->reset, p->surrogate, clip, gS != NULL,
-                 gU != NULL, pg != NULL, gs == 0);
+        bwd_impl(p, io, pg, p->reset, p->surrogate, clip, gS != NULL, gU != NULL, pg != NULL, gs == 0);
 }
 
-const qsnn_neuron_ops qsnn_neuron_lif = {"lif", lif_forward, lif_backward};
+const qsnn_neuron_ops qsnn_neuron_lif = {
+    .name = "lif",
+    .n_states = 1,
+    .state_names = {"U"},
+    .quantized = 1u,
+    .params = QSNN_NP_BETA | QSNN_NP_THETA,
+    .spiking = 1,
+    .summary = "leaky integrate-and-fire (snnTorch Leaky): U = beta U + I - reset",
+    .forward = lif_forward,
+    .backward = lif_backward,
+};

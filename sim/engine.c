@@ -14,7 +14,7 @@ static size_t n_blocks(size_t n) { return (n + BLOCK - 1) / BLOCK; }
 static int sparse_pad(int out) { return (out + 15) & ~15; }
 
 static int use_sparse(const qsnn_net *net, int l) {
-    return l > 0 && net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN &&
+    return l > 0 && net->layer[l - 1].ops->spiking && net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN &&
            net->cfg.neuron_params.surrogate != QSNN_SURR_SOFT;
 }
 
@@ -28,7 +28,8 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     for (int l = 0; l < net->n_layers; l++) {
         size_t n = (size_t)max_B * net->layer[l].out;
         size_t seq = qsnn_arena_round((size_t)T * n * sizeof(float));
-        bytes += 3 * seq + (train ? 2 * seq : 0);
+        const int ns = net->layer[l].ops->n_states;
+        bytes += 2 * seq + qsnn_arena_round((size_t)ns * T * n * sizeof(float)) + (train ? 2 * seq : 0);
         if (n > max_n) max_n = n;
         if (use_sparse(net, l)) {
             const size_t w = (size_t)net->layer[l].in * sparse_pad(net->layer[l].out) * sizeof(float);
@@ -39,6 +40,8 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     if (qsnn_net_input_bits(&net->cfg)) bytes += qsnn_arena_round(xq_bytes);
     bytes += qsnn_arena_round(n_blocks(max_n) * sizeof(qsnn_neuron_pgrad));
     bytes += qsnn_arena_round(n_blocks(max_n) * sizeof(double));
+    const size_t carry_bytes = n_blocks(max_n) * QSNN_NEURON_MAX_STATES * BLOCK * sizeof(float);
+    if (train) bytes += qsnn_arena_round(carry_bytes);
     qsnn_workspace *ws = qsnn_calloc(ctx, 1, sizeof *ws);
     if (!ws) return QSNN_ERR_NOMEM;
     qsnn_status st = qsnn_arena_create(ctx, bytes, &ws->arena);
@@ -53,7 +56,7 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
         size_t seq = (size_t)T * max_B * net->layer[l].out * sizeof(float);
         qsnn_layer_buf *b = &ws->buf[l];
         b->cur = qsnn_arena_alloc(ws->arena, seq);
-        b->U = qsnn_arena_alloc(ws->arena, seq);
+        b->U = qsnn_arena_alloc(ws->arena, (size_t)net->layer[l].ops->n_states * seq);
         b->S = qsnn_arena_alloc(ws->arena, seq);
         if (train) {
             b->gS = qsnn_arena_alloc(ws->arena, seq);
@@ -69,6 +72,7 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     ws->n_pg = n_blocks(max_n);
     ws->pg = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(qsnn_neuron_pgrad));
     ws->spikes = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(double));
+    if (train) ws->carry = qsnn_arena_alloc(ws->arena, carry_bytes);
     *out = ws;
     return QSNN_OK;
 }
@@ -175,6 +179,50 @@ void qsnn_current_quant(float step, int kmax, float *cur, size_t n) {
     }
 }
 
+/* cur[B][N] += V S_prev: the recurrent input of one step. */
+static void recurrent_input(const qsnn_layer *L, const float *S_prev, int B, float *cur) {
+    const int N = L->out;
+    if (L->rec == QSNN_REC_FULL) {
+        qsnn_sgemm(CblasNoTrans, CblasTrans, B, N, N, 1.0f, S_prev, N, L->Vq, N, 1.0f, cur, N);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < B; r++)
+        for (int j = 0; j < N; j++) cur[(size_t)r * N + j] += L->Vq[j] * S_prev[(size_t)r * N + j];
+}
+
+/* The recurrent layer's share of backward after step t: gS[t-1] += dL/dcur[t] · V. */
+static void recurrent_back(const qsnn_layer *L, const float *gcur_t, int B, float *gS_prev) {
+    const int N = L->out;
+    if (L->rec == QSNN_REC_FULL) {
+        qsnn_sgemm(CblasNoTrans, CblasNoTrans, B, N, N, 1.0f, gcur_t, N, L->Vq, N, 1.0f, gS_prev, N);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
+    for (int r = 0; r < B; r++)
+        for (int j = 0; j < N; j++) gS_prev[(size_t)r * N + j] += L->Vq[j] * gcur_t[(size_t)r * N + j];
+}
+
+/* dL/dV = Σ_{t ≥ 1} dL/dcur[t]ᵀ S[t-1] (one-to-one: the diagonal), over the batch. */
+static void recurrent_weight_grad(qsnn_layer *L, const float *gcur, const float *S, int T, int B) {
+    const int N = L->out;
+    const size_t n = (size_t)B * N;
+    if (T < 2) {
+        memset(L->gV, 0, qsnn_layer_nv(L) * sizeof(float));
+        return;
+    }
+    if (L->rec == QSNN_REC_FULL) {
+        qsnn_sgemm(CblasTrans, CblasNoTrans, N, N, (T - 1) * B, 1.0f, gcur + n, N, S, N, 0.0f, L->gV, N);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
+    for (int j = 0; j < N; j++) {
+        float acc = 0.0f;
+        for (size_t r = 0; r < (size_t)(T - 1) * B; r++) acc += gcur[n + r * N + j] * S[r * N + j];
+        L->gV[j] = acc;
+    }
+}
+
 static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, int x_static, int B, int keep) {
     if (B < 1 || B > ws->max_B)
         return qsnn_fail(net->ctx, QSNN_ERR_ARG, "forward: batch %d outside the workspace's 1..%d", B, ws->max_B);
@@ -191,21 +239,32 @@ static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, in
     for (int l = 0; l < net->n_layers; l++) {
         qsnn_layer *L = &net->layer[l];
         qsnn_layer_buf *b = &ws->buf[l];
-        const int in_static = l == 0 && x_static;
+        /* a recurrent layer's current changes every step, so a static input is spread over T */
+        const int x_in_static = l == 0 && x_static, in_static = x_in_static && !L->rec;
         const float *X = l ? ws->buf[l - 1].S : x;
         if (b->wt) sparse_forward(L, X, T * B, b->wt, b->cur);
-        else dense_forward(L, X, in_static ? B : T * B, b->cur);
+        else dense_forward(L, X, x_in_static ? B : T * B, b->cur);
         if (L->cur_step > 0.0f)
-            qsnn_current_quant(L->cur_step, L->cur_kmax, b->cur, (size_t)(in_static ? B : T * B) * L->out);
+            qsnn_current_quant(L->cur_step, L->cur_kmax, b->cur, (size_t)(x_in_static ? B : T * B) * L->out);
         const size_t n = (size_t)B * L->out, is = in_static ? 0 : n;
+        if (x_in_static && L->rec)
+            for (int t = 1; t < T; t++) memcpy(b->cur + (size_t)t * n, b->cur, n * sizeof(float));
         const size_t us = keep || l == net->n_layers - 1 ? n : 0;
         const long nb = (long)n_blocks(n);
-        const qsnn_state_quant *sq = L->sq.enabled ? &L->sq : NULL;
-        #pragma omp parallel for schedule(static)
-        for (long k = 0; k < nb; k++) {
-            const size_t j0 = (size_t)k * BLOCK;
-            const int cnt = (int)(n - j0 < BLOCK ? n - j0 : BLOCK);
-            ws->spikes[k] = L->ops->forward(&L->np, sq, T, cnt, b->cur + j0, is, b->U + j0, us, b->S + j0, n);
+        for (long k = 0; k < nb; k++) ws->spikes[k] = 0.0;
+        const int steps = L->rec ? T : 1; /* recurrent layers advance one step at a time */
+        for (int s = 0; s < steps; s++) {
+            const int t0 = L->rec ? s : 0, t1 = L->rec ? s + 1 : T;
+            if (L->rec && s > 0) recurrent_input(L, b->S + (size_t)(s - 1) * n, B, b->cur + (size_t)s * n);
+            #pragma omp parallel for schedule(static)
+            for (long k = 0; k < nb; k++) {
+                const size_t j0 = (size_t)k * BLOCK;
+                qsnn_neuron_io io = {.T = T, .t0 = t0, .t1 = t1, .n = (int)(n - j0 < BLOCK ? n - j0 : BLOCK),
+                                     .cur = b->cur + j0, .i_stride = is, .U = b->U + j0, .u_stride = us,
+                                     .plane = us ? (size_t)T * n : n, .S = b->S + j0, .stride = n};
+                for (int q = 0; q < L->ops->n_states; q++) io.q[q] = qsnn_layer_sq(L, q);
+                ws->spikes[k] += L->ops->forward(&L->np, &io);
+            }
         }
         double total = 0.0; /* fixed order */
         for (long k = 0; k < nb; k++) total += ws->spikes[k];
@@ -228,39 +287,54 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
     const int T = ws->T, B = ws->B;
     int learn_lsq = 0;
     for (int l = 0; l < net->n_layers; l++) learn_lsq |= qsnn_layer_lsq_state(&net->layer[l]);
-    const int learn = net->cfg.learn_beta || net->cfg.learn_theta || learn_lsq;
+    const int learn = net->cfg.learn_beta || net->cfg.learn_theta || net->cfg.learn_alpha || learn_lsq;
     for (int l = net->n_layers - 1; l >= 0; l--) {
         qsnn_layer *L = &net->layer[l];
         qsnn_layer_buf *b = &ws->buf[l];
         const int last = l == net->n_layers - 1;
-        const int in_static = l == 0 && ws->in_static;
+        const int x_in_static = l == 0 && ws->in_static, in_static = x_in_static && !L->rec;
         const float *gS = last ? gS_out : b->gS;
         const float *gU = last ? gU_out : NULL;
         const float *X = l ? ws->buf[l - 1].S : ws->x;
         const size_t n = (size_t)B * L->out, is = in_static ? 0 : n;
         const long nb = (long)n_blocks(n);
-        const qsnn_state_quant *sq = L->sq.enabled ? &L->sq : NULL;
-        #pragma omp parallel for schedule(static)
-        for (long k = 0; k < nb; k++) {
-            const size_t j0 = (size_t)k * BLOCK;
-            const int cnt = (int)(n - j0 < BLOCK ? n - j0 : BLOCK);
-            qsnn_neuron_pgrad *pg = NULL;
-            if (learn) {
-                pg = &ws->pg[k];
-                pg->beta = pg->theta = pg->scale = 0.0;
+        const int ns = L->ops->n_states;
+        if (learn)
+            for (long k = 0; k < nb; k++) ws->pg[k].beta = ws->pg[k].theta = ws->pg[k].alpha = ws->pg[k].scale = 0.0;
+        const int steps = L->rec ? T : 1;
+        for (int s = steps - 1; s >= 0; s--) {
+            const int t0 = L->rec ? s : 0, t1 = L->rec ? s + 1 : T;
+            #pragma omp parallel for schedule(static)
+            for (long k = 0; k < nb; k++) {
+                const size_t j0 = (size_t)k * BLOCK;
+                qsnn_neuron_io io = {.T = T, .t0 = t0, .t1 = t1, .n = (int)(n - j0 < BLOCK ? n - j0 : BLOCK),
+                                     .cur = b->cur + j0, .i_stride = is, .U = b->U + j0, .u_stride = n,
+                                     .plane = (size_t)T * n, .S = b->S + j0, .stride = n,
+                                     .gS = gS ? gS + j0 : NULL, .gU = gU ? gU + j0 : NULL, .gcur = b->gcur + j0,
+                                     .gi_stride = is,
+                                     .carry = L->rec ? ws->carry + (size_t)k * QSNN_NEURON_MAX_STATES * BLOCK : NULL};
+                for (int q = 0; q < ns; q++) io.q[q] = qsnn_layer_sq(L, q);
+                L->ops->backward(&L->np, &io, learn ? &ws->pg[k] : NULL);
             }
-            L->ops->backward(&L->np, sq, T, cnt, b->cur + j0, is, b->U + j0, gS ? gS + j0 : NULL, gU ? gU + j0 : NULL,
-                             n, b->gcur + j0, is, pg);
+            if (L->rec && s > 0) recurrent_back(L, b->gcur + (size_t)s * n, B, b->gS + (size_t)(s - 1) * n);
         }
         if (learn) { /* fixed-order reduction: the same sum for any thread count */
-            double gb = 0.0, gt = 0.0, gsc = 0.0;
-            for (long k = 0; k < nb; k++) gb += ws->pg[k].beta, gt += ws->pg[k].theta, gsc += ws->pg[k].scale;
+            double gb = 0.0, gt = 0.0, ga = 0.0, gsc = 0.0;
+            for (long k = 0; k < nb; k++)
+                gb += ws->pg[k].beta, gt += ws->pg[k].theta, ga += ws->pg[k].alpha, gsc += ws->pg[k].scale;
             L->g_beta = (float)gb;
             L->g_theta = (float)gt;
+            L->g_alpha = (float)ga;
             if (qsnn_layer_lsq_state(L)) /* LSQ's gradient scale for states summed over T: 1/sqrt(N·T·Qp) */
                 L->g_state_scale = (float)(gsc / sqrt((double)L->out * T * (double)(L->sq.n / 2 - 1)));
         }
-        const int rows = in_static ? B : T * B;
+        if (L->rec) {
+            recurrent_weight_grad(L, b->gcur, b->S, T, B);
+            if (x_in_static) /* the input was the same at every step: its current's gradient sums over T */
+                for (int t = 1; t < T; t++)
+                    for (size_t i = 0; i < n; i++) b->gcur[i] += b->gcur[(size_t)t * n + i];
+        }
+        const int rows = x_in_static ? B : T * B;
         if (b->gw_part) sparse_weight_grad(L, X, b->gcur, rows, b->gw_part, L->gW);
         else
             qsnn_sgemm(CblasTrans, CblasNoTrans, L->out, L->in, rows, 1.0f, b->gcur, L->out, X, L->in,

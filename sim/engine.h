@@ -9,7 +9,7 @@
 
 typedef struct qsnn_layer_buf {
     float *cur;  /* input currents: [B][out] when the layer's input is static, else [T][B][out] */
-    float *U;  /* membrane after quantization, [T][B][out] */
+    float *U;  /* the model's states after quantization, n_states planes of [T][B][out] (inference: [B][out]) */
     float *S;  /* spikes, [T][B][out] (floats: they are the next layer's sgemm input) */
     float *gS; /* dL/dS, [T][B][out] (training only) */
     float *gcur; /* dL/dI, same shape as cur (training only) */
@@ -35,6 +35,7 @@ typedef struct qsnn_workspace {
     qsnn_layer_buf buf[QSNN_MAX_LAYERS];
     qsnn_neuron_pgrad *pg; /* per-block partial parameter gradients */
     double *spikes;        /* per-block spike sums of the layer being run */
+    float *carry;          /* training: per-block backward carries of recurrent layers (QSNN_NEURON_MAX_STATES × block) */
     double rate[QSNN_MAX_LAYERS]; /* mean firing rate of each layer in the last forward */
     size_t n_pg;
     qsnn_arena *arena;

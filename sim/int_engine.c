@@ -184,6 +184,9 @@ static qsnn_status convert_layer(qsnn_ctx *ctx, const qsnn_net *net, int l, int 
 
 qsnn_status qsnn_int_net_create(qsnn_ctx *ctx, const qsnn_net *net, qsnn_int_net **out) {
     *out = NULL;
+    const char *why = NULL;
+    if (!qsnn_net_plain_lif(&net->cfg, &why))
+        return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "integer engine: %s", why);
     qsnn_int_net *in = qsnn_calloc(ctx, 1, sizeof *in);
     if (!in) return QSNN_ERR_NOMEM;
     in->ctx = ctx;

@@ -18,6 +18,14 @@ void qsnn_net_cfg_default(qsnn_net_cfg *cfg) {
     cfg->neuron_params.reset_grad = 0;
     cfg->neuron_params.surrogate = QSNN_SURR_ARCTAN;
     cfg->neuron_params.slope = 2.0f;
+    cfg->neuron_params.alpha = 0.9f;
+    cfg->neuron_params.in_scale = 1.0f;
+    cfg->neuron_params.adapt_decay = 0.95f;
+    cfg->neuron_params.adapt_strength = 0.2f;
+    cfg->neuron_params.izh_a = 0.02f, cfg->neuron_params.izh_b = 0.2f;
+    cfg->neuron_params.izh_c = -65.0f, cfg->neuron_params.izh_d = 8.0f;
+    cfg->output_neuron[0] = '\0';
+    cfg->recurrent = QSNN_REC_NONE;
     cfg->bias = 1;
     cfg->state_quant.bits = 0;
     cfg->state_quant.grid = QSNN_GRID_UNIFORM;
@@ -45,7 +53,27 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
     if (!qsnn_neuron_find(cfg->neuron))
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.neuron = '%s': unknown (known: %s)", cfg->neuron,
                          qsnn_neuron_names());
+    if (cfg->output_neuron[0] && !qsnn_neuron_find(cfg->output_neuron))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.output_neuron = '%s': unknown (known: %s)", cfg->output_neuron,
+                         qsnn_neuron_names());
+    if (cfg->recurrent < QSNN_REC_NONE || cfg->recurrent > QSNN_REC_ONE_TO_ONE)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.recurrent: unknown kind %d", cfg->recurrent);
+    if (cfg->recurrent && cfg->n_layers < 2)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.recurrent applies to hidden layers; the model has none");
+    if (!qsnn_neuron_find(cfg->neuron)->spiking && cfg->n_layers > 1)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                         "model.neuron = '%s' does not spike: it can only be the output layer (model.output_neuron)",
+                         cfg->neuron);
     const qsnn_neuron_params *p = &cfg->neuron_params;
+    if (!(p->alpha >= 0.0f && p->alpha <= 1.0f))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.alpha = %g: must be in [0, 1]", p->alpha);
+    if (!(p->in_scale > 0.0f) || !isfinite(p->in_scale))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.input_scale = %g: must be finite and > 0", p->in_scale);
+    if (!(p->adapt_decay >= 0.0f && p->adapt_decay <= 1.0f))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.adapt_decay = %g: must be in [0, 1]", p->adapt_decay);
+    if (!isfinite(p->adapt_strength) || !isfinite(p->izh_a) || !isfinite(p->izh_b) || !isfinite(p->izh_c) ||
+        !isfinite(p->izh_d))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model: adapt_strength and izh_a..izh_d must be finite");
     if (!(p->beta >= 0.0f && p->beta <= 1.0f))
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.beta = %g: must be in [0, 1]", p->beta);
     if (!(p->theta > 0.0f) || !isfinite(p->theta))
@@ -95,6 +123,29 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
         }
     }
     return QSNN_OK;
+}
+
+static const qsnn_neuron_ops *layer_ops(const qsnn_net_cfg *cfg, int l) {
+    const char *name = l == cfg->n_layers - 1 && cfg->output_neuron[0] ? cfg->output_neuron : cfg->neuron;
+    return qsnn_neuron_find(name);
+}
+
+int qsnn_net_plain_lif(const qsnn_net_cfg *cfg, const char **why) {
+    static char msg[160];
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const qsnn_neuron_ops *ops = layer_ops(cfg, l);
+        if (ops != &qsnn_neuron_lif) {
+            snprintf(msg, sizeof msg, "layer %d uses the '%s' neuron model (only lif is supported here)", l,
+                     ops ? ops->name : "?");
+            if (why) *why = msg;
+            return 0;
+        }
+    }
+    if (cfg->recurrent) {
+        if (why) *why = "the hidden layers are recurrent (only feed-forward layers are supported here)";
+        return 0;
+    }
+    return 1;
 }
 
 int qsnn_net_input_bits(const qsnn_net_cfg *cfg) {
@@ -155,9 +206,23 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
         } else {
             L->Wq = L->W;
         }
-        L->ops = qsnn_neuron_find(cfg->neuron);
+        L->ops = layer_ops(cfg, l);
         L->beta = cfg->neuron_params.beta;
         L->theta = cfg->neuron_params.theta;
+        L->alpha = cfg->neuron_params.alpha;
+        L->rec = l < cfg->n_layers - 1 ? (qsnn_recurrence)cfg->recurrent : QSNN_REC_NONE;
+        if (L->rec) {
+            const size_t nv = qsnn_layer_nv(L);
+            L->V = qsnn_calloc(ctx, nv, sizeof(float));
+            L->gV = qsnn_calloc(ctx, nv, sizeof(float));
+            if (!L->V || !L->gV) goto oom;
+            L->Vq = L->V;
+            if (L->wq_cfg.bits) {
+                L->Vq = qsnn_calloc(ctx, nv, sizeof(float));
+                L->v_scales = qsnn_calloc(ctx, L->out, sizeof(float));
+                if (!L->Vq || !L->v_scales) goto oom;
+            }
+        }
         if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
         L->np = cfg->neuron_params;
     }
@@ -188,7 +253,12 @@ void qsnn_net_destroy(qsnn_net **pnet) {
         qsnn_free(ctx, L->w_scales);
         qsnn_free(ctx, L->wq_learned);
         qsnn_free(ctx, L->g_wq_learned);
+        if (L->Vq != L->V) qsnn_free(ctx, L->Vq);
+        qsnn_free(ctx, L->V);
+        qsnn_free(ctx, L->gV);
+        qsnn_free(ctx, L->v_scales);
         qsnn_state_quant_free(ctx, &L->sq);
+        for (int s = 0; s < QSNN_NEURON_MAX_STATES - 1; s++) qsnn_state_quant_free(ctx, &L->sq_aux[s]);
     }
     qsnn_free(ctx, net);
     *pnet = NULL;
@@ -208,6 +278,11 @@ void qsnn_net_init(qsnn_net *net, uint64_t seed) {
         if (L->b) fill_uniform(L->b, (size_t)L->out, bound, seed, QSNN_STREAM_INIT + 2 * l + 1);
         L->beta = net->cfg.neuron_params.beta;
         L->theta = net->cfg.neuron_params.theta;
+        L->alpha = net->cfg.neuron_params.alpha;
+        if (L->rec == QSNN_REC_FULL) /* PyTorch Linear's init for the [N][N] matrix */
+            fill_uniform(L->V, qsnn_layer_nv(L), 1.0f / sqrtf((float)L->out), seed, QSNN_STREAM_INIT + 64 + l);
+        else if (L->rec == QSNN_REC_ONE_TO_ONE) /* 0: the layer starts as its feed-forward twin */
+            for (int o = 0; o < L->out; o++) L->V[o] = 0.0f;
         if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
         if (L->wq_learned) L->wq->init(&L->wq_cfg, L->W, L->out, L->in, L->wq_learned);
     }
@@ -257,11 +332,24 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         }
         if (!isfinite(L->theta) || !(L->theta > 0.0f))
             return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.theta is %g (must be finite and > 0)", l, L->theta);
+        if (!isfinite(L->alpha)) return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.alpha is %g", l, L->alpha);
+        if (L->V && (bad = first_nonfinite(L->V, qsnn_layer_nv(L))) >= 0)
+            return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.recurrent[%lld] is %g", l, (long long)bad, L->V[bad]);
         L->beta = L->beta < 0.0f ? 0.0f : (L->beta > 1.0f ? 1.0f : L->beta);
+        L->alpha = L->alpha < 0.0f ? 0.0f : (L->alpha > 1.0f ? 1.0f : L->alpha);
         L->np = net->cfg.neuron_params;
         L->np.beta = L->beta;
         L->np.theta = L->theta;
+        L->np.alpha = L->alpha;
         if (L->wq) L->wq->forward(&L->wq_cfg, L->W, L->out, L->in, L->Wq, L->w_scales);
+        if (L->Vq != L->V) { /* min-max per output neuron: V's rows (one-to-one: one scale) */
+            qsnn_weight_quant_cfg vc = L->wq_cfg;
+            snprintf(vc.method, sizeof vc.method, "uniform_symmetric");
+            vc.learned = vc.learned_grad = NULL;
+            const qsnn_weight_quant_ops *u = qsnn_weight_quant_find("uniform_symmetric");
+            if (L->rec == QSNN_REC_FULL) u->forward(&vc, L->V, L->out, L->out, L->Vq, L->v_scales);
+            else u->forward(&vc, L->V, 1, L->out, L->Vq, L->v_scales);
+        }
         if (qsnn_layer_lsq_state(L)) {
             if (!isfinite(L->state_scale))
                 return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.state_scale is %g", l, L->state_scale);
@@ -271,6 +359,10 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
                                (qsnn_layer_lsq_state(L) && L->sq.step != (float)L->sq_cfg.scale))) {
             qsnn_status st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &L->sq);
             if (st) return st;
+            for (int s = 1; s < L->ops->n_states; s++) /* the model's other states: the same grid */
+                if ((L->ops->quantized & (1u << s)) &&
+                    (st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &L->sq_aux[s - 1])))
+                    return st;
         }
         if (net->cfg.integer) integer_exact(net, l);
         L->cur_step = 0.0f, L->cur_kmax = 0;
@@ -301,6 +393,16 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
         p = &list[n++];
         snprintf(p->name, sizeof p->name, "layer%d.theta", l);
         p->data = &L->theta, p->grad = &L->g_theta, p->n = 1, p->learnable = net->cfg.learn_theta;
+        if (L->ops->params & QSNN_NP_ALPHA) {
+            p = &list[n++];
+            snprintf(p->name, sizeof p->name, "layer%d.alpha", l);
+            p->data = &L->alpha, p->grad = &L->g_alpha, p->n = 1, p->learnable = net->cfg.learn_alpha;
+        }
+        if (L->V) {
+            p = &list[n++];
+            snprintf(p->name, sizeof p->name, "layer%d.recurrent", l);
+            p->data = L->V, p->grad = L->gV, p->n = qsnn_layer_nv(L), p->learnable = 1;
+        }
         if (qsnn_layer_lsq_state(L)) {
             p = &list[n++];
             snprintf(p->name, sizeof p->name, "layer%d.state_scale", l);
@@ -323,7 +425,8 @@ void qsnn_net_zero_grad(qsnn_net *net) {
         qsnn_layer *L = &net->layer[l];
         memset(L->gW, 0, (size_t)L->in * L->out * sizeof(float));
         if (L->gb) memset(L->gb, 0, (size_t)L->out * sizeof(float));
-        L->g_beta = L->g_theta = L->g_state_scale = 0.0f;
+        L->g_beta = L->g_theta = L->g_alpha = L->g_state_scale = 0.0f;
+        if (L->gV) memset(L->gV, 0, qsnn_layer_nv(L) * sizeof(float));
         if (L->g_wq_learned)
             memset(L->g_wq_learned, 0,
                    (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->out) * sizeof(float));

@@ -12,6 +12,9 @@
 
 #define QSNN_MAX_LAYERS 8
 
+/* Recurrent connections of hidden layers: cur[t] += V S[t-1]. */
+typedef enum { QSNN_REC_NONE = 0, QSNN_REC_FULL = 1, QSNN_REC_ONE_TO_ONE = 2 } qsnn_recurrence;
+
 /* A per-layer list of integers (n = 0: not given, every layer uses the network-wide value). */
 typedef struct qsnn_layer_ints {
     int n;
@@ -25,9 +28,11 @@ typedef struct qsnn_net_cfg {
     int n_inputs;                 /* 784 for 28x28 images */
     int n_layers;                 /* dense layers, the last one is the output */
     int sizes[QSNN_MAX_LAYERS];   /* neurons per layer */
-    char neuron[32];              /* registry name, "lif" */
+    char neuron[32];              /* registry name of the hidden layers' model, "lif" */
+    char output_neuron[32];       /* the output layer's model; "" = the same as neuron ("li": a readout) */
+    int recurrent;                /* hidden layers: QSNN_REC_NONE, _FULL (V [N][N]) or _ONE_TO_ONE (V [N]) */
     qsnn_neuron_params neuron_params;
-    int learn_beta, learn_theta;  /* per layer, learned by the optimizer */
+    int learn_beta, learn_theta, learn_alpha; /* per layer, learned by the optimizer */
     int bias;                     /* dense layers have a bias */
     qsnn_state_quant_cfg state_quant;   /* bits: every layer, unless state_layer_bits is given */
     qsnn_weight_quant_cfg weight_quant; /* bits: every layer, unless weight_layer_bits is given */
@@ -52,8 +57,12 @@ typedef struct qsnn_layer {
     float *Wq;           /* forward weights: fake-quantized copy, or W itself when weights are float */
     float *w_scales;     /* weight quantizer scales (1 or out), NULL when float */
     float *gW, *gb;      /* gradients of the master parameters */
-    float beta, theta;   /* neuron parameters (learned when the cfg says so) */
-    float g_beta, g_theta;
+    float beta, theta, alpha; /* neuron parameters (learned when the cfg says so) */
+    float g_beta, g_theta, g_alpha;
+    /* Recurrent weights (rec != QSNN_REC_NONE): V [out][out] or [out]; Vq the forward copy (fake-quantized
+     * by min-max uniform_symmetric at the layer's weight bits, or V itself), v_scales its scales. */
+    qsnn_recurrence rec;
+    float *V, *Vq, *gV, *v_scales;
     float state_scale, g_state_scale; /* the lsq state grid's learned step (unused by other grids) */
     float cur_step;      /* first layer with quant.current: the input current's step (0: not quantized) */
     int cur_kmax;        /* ... and its largest code */
@@ -63,8 +72,23 @@ typedef struct qsnn_layer {
     qsnn_weight_quant_cfg wq_cfg;   /* this layer's weight quantizer settings (bits per layer) */
     float *wq_learned, *g_wq_learned; /* the weight quantizer's learned parameters (LSQ), NULL when none */
     qsnn_state_quant_cfg sq_cfg;    /* this layer's state quantizer settings */
-    qsnn_state_quant sq;
+    qsnn_state_quant sq;            /* state 0 (the membrane) */
+    qsnn_state_quant sq_aux[QSNN_NEURON_MAX_STATES - 1]; /* the model's other quantized states, same grid */
 } qsnn_layer;
+
+/* State s's quantizer in layer L, or NULL (float, or a state the model does not quantize). */
+static inline const qsnn_state_quant *qsnn_layer_sq(const qsnn_layer *L, int s) {
+    if (!(L->ops->quantized & (1u << s))) return NULL;
+    const qsnn_state_quant *q = s ? &L->sq_aux[s - 1] : &L->sq;
+    return q->enabled ? q : NULL;
+}
+/* Number of elements of V (0 without recurrence). */
+static inline size_t qsnn_layer_nv(const qsnn_layer *L) {
+    return L->rec == QSNN_REC_FULL ? (size_t)L->out * L->out : (L->rec == QSNN_REC_ONE_TO_ONE ? (size_t)L->out : 0);
+}
+/* Whether every layer is a feed-forward LIF layer (what the integer engine, NIR, PTQ and the
+ * continuous-time conversion handle); otherwise *why names the first layer that is not. */
+int qsnn_net_plain_lif(const qsnn_net_cfg *cfg, const char **why);
 
 typedef struct qsnn_net {
     qsnn_ctx *ctx;
@@ -81,7 +105,7 @@ typedef struct qsnn_param {
     int learnable; /* 0: saved in checkpoints but not updated (β or θ when not learned) */
 } qsnn_param;
 
-#define QSNN_MAX_PARAMS (8 * QSNN_MAX_LAYERS)
+#define QSNN_MAX_PARAMS (12 * QSNN_MAX_LAYERS)
 
 /* Defaults of the built-in configuration (784-1000-10 LIF, β 0.95, θ 1, arctan). */
 void qsnn_net_cfg_default(qsnn_net_cfg *cfg);

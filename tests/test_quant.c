@@ -132,12 +132,12 @@ Test(state_grid, straight_through_gradient) {
                             .slope = 2.0f};
     const float in[3] = {0.3f, 0.95f, 5.0f}, gS[3] = {1.0f, -2.0f, 1.0f};
     float U[3], S[3], g[3];
-    qsnn_neuron_lif.forward(&p, &q, 1, 3, in, 3, U, 3, S, 3);
+    qsnn_neuron_forward_all(&qsnn_neuron_lif, &p, &q, 1, 3, in, 3, U, 3, S, 3);
     for (int j = 0; j < 3; j++) cr_expect_eq(U[j], qsnn_state_quant_ref(&q, in[j]));
-    qsnn_neuron_lif.backward(&p, &q, 1, 3, in, 3, U, gS, NULL, 3, g, 3, NULL);
+    qsnn_neuron_backward_all(&qsnn_neuron_lif, &p, &q, 1, 3, in, 3, U, gS, NULL, 3, g, 3, NULL);
     for (int j = 0; j < 3; j++) cr_expect_float_eq(g[j], gS[j] * qsnn_surr_arctan(U[j] - 1.0f, 2.0f), 1e-7);
     q.ste_clip = 1;
-    qsnn_neuron_lif.backward(&p, &q, 1, 3, in, 3, U, gS, NULL, 3, g, 3, NULL);
+    qsnn_neuron_backward_all(&qsnn_neuron_lif, &p, &q, 1, 3, in, 3, U, gS, NULL, 3, g, 3, NULL);
     cr_expect_neq(g[0], 0.0f);
     cr_expect_eq(g[2], 0.0f, "5.0 lies outside [-1, 1.2]: clipped");
     qsnn_state_quant_free(ctx, &q);
@@ -314,9 +314,9 @@ Test(state_grid, lsq_step_gradient_follows_the_estimator) {
     qsnn_neuron_params p = {.beta = 0.0f, .theta = 1.0f, .reset = QSNN_RESET_NONE, .surrogate = QSNN_SURR_ARCTAN,
                             .slope = 2.0f};
     const qsnn_neuron_ops *lif = qsnn_neuron_find("lif");
-    lif->forward(&p, &q, T, N, cur, N, U, N, S, N);
+    qsnn_neuron_forward_all(lif, &p, &q, T, N, cur, N, U, N, S, N);
     qsnn_neuron_pgrad pg = {0};
-    lif->backward(&p, &q, T, N, cur, N, U, NULL, gU, N, gcur, N, &pg);
+    qsnn_neuron_backward_all(lif, &p, &q, T, N, cur, N, U, NULL, gU, N, gcur, N, &pg);
     double want = 0.0;
     for (int i = 0; i < T * N; i++) {
         const double v = (double)cur[i] / 0.25;

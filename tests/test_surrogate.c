@@ -216,9 +216,9 @@ Test(surrogate, lif_backward_uses_the_same_surrogate) {
                     const float slope = s ? rows[r].other_slope : rows[r].default_slope;
                     const qsnn_neuron_params p = {.beta = 0.9f, .theta = theta, .reset = resets[rs],
                                                   .surrogate = rows[r].id, .slope = slope};
-                    qsnn_neuron_lif.forward(&p, NULL, 1, NX, cur, NX, U, NX, S, NX);
+                    qsnn_neuron_forward_all(&qsnn_neuron_lif, &p, NULL, 1, NX, cur, NX, U, NX, S, NX);
                     for (int j = 0; j < NX; j++) g[j] = NAN;
-                    qsnn_neuron_lif.backward(&p, NULL, 1, NX, cur, NX, U, gS, NULL, NX, g, summed ? 0 : NX, NULL);
+                    qsnn_neuron_backward_all(&qsnn_neuron_lif, &p, NULL, 1, NX, cur, NX, U, gS, NULL, NX, g, summed ? 0 : NX, NULL);
                     for (int j = 0; j < NX; j++) {
                         if (resets[rs] == QSNN_RESET_NONE || rows[r].id != QSNN_SURR_SOFT) /* soft: R[0] = sig(-kθ) */
                             cr_expect_eq(U[j], cur[j], "one step from rest: U = I");

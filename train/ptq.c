@@ -172,6 +172,8 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
     *out = NULL;
     memset(rep, 0, sizeof *rep);
     if (calib->n < 1) return qsnn_fail(ctx, QSNN_ERR_ARG, "quantize: no calibration samples");
+    const char *why = NULL;
+    if (!qsnn_net_plain_lif(&src->cfg, &why)) return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "quantize: %s", why);
     qsnn_net_cfg c = src->cfg;
     c.weight_layer_bits.n = c.state_layer_bits.n = 0;
     c.integer = 0;
