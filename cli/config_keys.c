@@ -27,7 +27,7 @@ static const char *const surrogate_names[] = {"arctan",     "fast_sigmoid",     
                                               NULL};
 static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest", "lsq", NULL};
 static const char *const granularity_names[] = {"per_tensor", "per_channel", NULL};
-static const char *const encoding_names[] = {"direct", "rate", NULL};
+static const char *const encoding_names[] = {"direct", "rate", "rows", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
 static const char *const schedule_names[] = {"constant", "cosine", NULL};
 static const char *const loss_names[] = {"ce_count", "mse_count", "ce_max_membrane", NULL};

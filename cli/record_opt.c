@@ -132,7 +132,8 @@ qsnn_status qsnn_record_run(qsnn_ctx *ctx, qsnn_trace_writer *w, const char *gro
         return qsnn_fail(ctx, QSNN_ERR_ARG, "cannot record %d samples: the test split has %lld", n, (long long)ds->n);
     const int T = cfg->data.steps, F = net->cfg.n_inputs, maxB = n < RECORD_BATCH ? n : RECORD_BATCH;
     qsnn_workspace *ws = NULL;
-    float *x = qsnn_malloc(ctx, (size_t)maxB * F * sizeof(float));
+    const int Fd = qsnn_encoder_data_features(enc, F, T); /* a sample's features (rows: T steps of F) */
+    float *x = qsnn_malloc(ctx, (size_t)maxB * Fd * sizeof(float));
     float *xenc = qsnn_malloc(ctx, (enc->is_static ? 1 : (size_t)T) * maxB * F * sizeof(float));
     int *y = qsnn_malloc(ctx, (size_t)maxB * sizeof(int));
     int64_t *ids = qsnn_malloc(ctx, (size_t)maxB * sizeof(int64_t));
@@ -146,7 +147,7 @@ qsnn_status qsnn_record_run(qsnn_ctx *ctx, qsnn_trace_writer *w, const char *gro
         for (int b = 0; b < B; b++) ids[b] = s0 + b;
         qsnn_batch_gather(ds, ids, B, x, y);
         /* keyed like evaluation, so the recorded run is the one qsnn eval measures */
-        enc->encode(x, B, F, T, (uint64_t)cfg->run.seed, QSNN_EVAL_EPOCH, ids, xenc);
+        enc->encode(x, B, Fd, T, (uint64_t)cfg->run.seed, QSNN_EVAL_EPOCH, ids, xenc);
         if (!(st = qsnn_forward(net, ws, xenc, enc->is_static, B))) st = qsnn_trace_add_batch(w, ws, ids, y, xenc, B);
     }
     if (!st) st = qsnn_trace_end(w);

@@ -1,5 +1,6 @@
 #include "cli/run_setup.h"
 #include "cli/commands.h"
+#include "datasets/encoder.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -112,7 +113,14 @@ qsnn_status qsnn_load_split(qsnn_ctx *ctx, const qsnn_config *cfg, const char *s
     if (st) return st;
     const qsnn_dataset *ds = *out;
     const int C = cfg->model.sizes[cfg->model.n_layers - 1];
-    if (ds->features != cfg->model.n_inputs)
+    const qsnn_encoder_ops *enc = qsnn_encoder_find(cfg->data.encoding);
+    if (enc && enc->split_steps && ds->features != cfg->model.n_inputs * cfg->data.steps)
+        st = qsnn_fail(ctx, QSNN_ERR_MISMATCH,
+                       "%s/%s: samples have %d features; data.encoding = %s feeds model.inputs = %d per step over "
+                       "data.steps = %d, which reads %d",
+                       cfg->data.dir, split, ds->features, enc->name, cfg->model.n_inputs, cfg->data.steps,
+                       cfg->model.n_inputs * cfg->data.steps);
+    else if (!(enc && enc->split_steps) && ds->features != cfg->model.n_inputs)
         st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s/%s: samples have %d features, model.inputs is %d", cfg->data.dir,
                        split, ds->features, cfg->model.n_inputs);
     else if (ds->n_classes > C)

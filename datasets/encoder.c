@@ -5,6 +5,7 @@
 static const qsnn_encoder_ops *const registry[] = {
     &qsnn_encoder_direct,
     &qsnn_encoder_rate,
+    &qsnn_encoder_rows,
 };
 
 const qsnn_encoder_ops *qsnn_encoder_find(const char *name) {
@@ -14,4 +15,4 @@ const qsnn_encoder_ops *qsnn_encoder_find(const char *name) {
     return NULL;
 }
 
-const char *qsnn_encoder_names(void) { return "direct, rate"; }
+const char *qsnn_encoder_names(void) { return "direct, rate, rows"; }

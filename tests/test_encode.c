@@ -130,7 +130,27 @@ Test(encode, registry) {
     int count = 0;
     for (char *tok = strtok(names, ", "); tok; tok = strtok(NULL, ", "), count++)
         cr_assert_not_null(qsnn_encoder_find(tok), "listed name %s not registered", tok);
-    cr_assert_eq(count, 2);
+    cr_assert_eq(count, 3);
+}
+
+/* rows: sample b's features [t·W, (t+1)·W) at step t, laid out [T][B][W]. */
+Test(encode, rows_feeds_one_slice_per_step) {
+    const qsnn_encoder_ops *r = qsnn_encoder_find("rows");
+    cr_assert_not_null(r);
+    cr_assert(!r->is_static && r->split_steps);
+    enum { B = 2, T = 3, W = 4, F = T * W };
+    float x[B * F], out[B * F + 1];
+    for (int i = 0; i < B * F; i++) x[i] = (float)i;
+    out[B * F] = -7.0f;
+    int64_t ids[B] = {0, 1};
+    cr_assert_eq(qsnn_encoder_data_features(r, W, T), F);
+    r->encode(x, B, F, T, 1, 0, ids, out);
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < B; b++)
+            for (int w = 0; w < W; w++)
+                cr_expect_eq(out[(t * B + b) * W + w], x[b * F + t * W + w], "step %d sample %d feature %d", t, b, w);
+    cr_expect_eq(out[B * F], -7.0f, "writes B·F floats, no more");
+    cr_expect_eq(qsnn_encoder_data_features(qsnn_encoder_find("direct"), W, T), W);
 }
 
 Test(encode, direct_copies) {

@@ -1,7 +1,8 @@
 /* BPTT against central finite differences. The "soft" surrogate makes the spike sigmoid(k(U-θ)) in
  * the forward pass and the reset R[t] = S[t-1] carry gradient, so the network is smooth and the
  * analytic gradient must match the numerical one. Covers every reset rule, static and time-varying
- * inputs, all losses, and learned β and θ. */
+ * inputs, all losses, learned β and θ, recurrent layers (full and one-to-one V), and the other
+ * neuron models of the registry in hidden and output layers. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -49,7 +50,12 @@ static void check_scalar(problem *p, float *v, float analytic, const char *what)
                   analytic, fd);
 }
 
-static void run(qsnn_reset reset, int x_static, const char *loss) {
+typedef struct variant {
+    qsnn_recurrence rec;
+    const char *hidden, *output; /* neuron models; NULL = lif */
+} variant;
+
+static void run_v(qsnn_reset reset, int x_static, const char *loss, variant v) {
     problem *p = calloc(1, sizeof *p);
     p->ctx = test_ctx(2);
     qsnn_net_cfg cfg;
@@ -60,11 +66,17 @@ static void run(qsnn_reset reset, int x_static, const char *loss) {
     cfg.neuron_params.reset = reset;
     cfg.neuron_params.reset_grad = 1;
     cfg.neuron_params.beta = 0.9f;
-    cfg.learn_beta = cfg.learn_theta = 1;
+    cfg.learn_beta = cfg.learn_theta = cfg.learn_alpha = 1;
+    cfg.recurrent = v.rec;
+    if (v.hidden) snprintf(cfg.neuron, sizeof cfg.neuron, "%s", v.hidden);
+    if (v.output) snprintf(cfg.output_neuron, sizeof cfg.output_neuron, "%s", v.output);
     cr_assert_eq(qsnn_net_create(p->ctx, &cfg, &p->net), QSNN_OK, "%s", qsnn_last_error(p->ctx));
     qsnn_net_init(p->net, 7);
     for (int l = 0; l < 2; l++) /* larger weights: membranes around the threshold */
         for (int i = 0; i < p->net->layer[l].in * p->net->layer[l].out; i++) p->net->layer[l].W[i] *= 3.0f;
+    qsnn_layer *L0 = &p->net->layer[0];
+    for (size_t i = 0; i < qsnn_layer_nv(L0); i++) /* recurrent weights of either sign, one-to-one too */
+        L0->V[i] = 0.8f * (float)(((int)(i * 53) % 17) - 8) / 8.0f;
     cr_assert_eq(qsnn_workspace_create(p->net, B, T, 1, &p->ws), QSNN_OK);
     for (int i = 0; i < T * B * F; i++) p->x[i] = (float)((i * 37) % 101) / 101.0f;
     p->y[0] = 1, p->y[1] = 2;
@@ -96,9 +108,21 @@ static void run(qsnn_reset reset, int x_static, const char *loss) {
     free(p);
 }
 
+static void run(qsnn_reset reset, int x_static, const char *loss) { run_v(reset, x_static, loss, (variant){0}); }
+
 Test(grad, subtract_static_ce_count) { run(QSNN_RESET_SUBTRACT, 1, "ce_count"); }
 Test(grad, subtract_dynamic_ce_count) { run(QSNN_RESET_SUBTRACT, 0, "ce_count"); }
 Test(grad, zero_static_ce_count) { run(QSNN_RESET_ZERO, 1, "ce_count"); }
 Test(grad, none_dynamic_mse_count) { run(QSNN_RESET_NONE, 0, "mse_count"); }
 Test(grad, subtract_static_max_membrane) { run(QSNN_RESET_SUBTRACT, 1, "ce_max_membrane"); }
 Test(grad, zero_dynamic_mse_count) { run(QSNN_RESET_ZERO, 0, "mse_count"); }
+
+Test(grad, recurrent_full_static_ce_count) {
+    run_v(QSNN_RESET_SUBTRACT, 1, "ce_count", (variant){.rec = QSNN_REC_FULL});
+}
+Test(grad, recurrent_full_dynamic_zero_mse_count) {
+    run_v(QSNN_RESET_ZERO, 0, "mse_count", (variant){.rec = QSNN_REC_FULL});
+}
+Test(grad, recurrent_one_to_one_dynamic_ce_count) {
+    run_v(QSNN_RESET_SUBTRACT, 0, "ce_count", (variant){.rec = QSNN_REC_ONE_TO_ONE});
+}

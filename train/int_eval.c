@@ -21,6 +21,9 @@ qsnn_status qsnn_evaluate_integer(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train
     if (!enc)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "data.encoding = '%s': unknown (known: %s)", dcfg->encoding,
                          qsnn_encoder_names());
+    if (enc->split_steps)
+        return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "data.encoding = %s: %s reads whole samples per step only",
+                         enc->name, "the integer engine");
     qsnn_status st = qsnn_net_prepare(net);
     if (st) return st;
     qsnn_int_net *inet = NULL;

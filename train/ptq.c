@@ -40,6 +40,9 @@ static qsnn_status run_calib(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_cfg 
                              double *err) {
     const qsnn_encoder_ops *enc = qsnn_encoder_find(dcfg->encoding);
     if (!enc) return qsnn_fail(ctx, QSNN_ERR_CONFIG, "data.encoding = '%s': unknown", dcfg->encoding);
+    if (enc->split_steps)
+        return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "data.encoding = %s: %s reads whole samples per step only",
+                         enc->name, "quantize");
     const int Bmax = tcfg->batch, T = dcfg->steps, F = net->cfg.n_inputs, L = net->n_layers;
     size_t nn = 0;
     for (int l = 0; l < L; l++) nn += (size_t)net->layer[l].out;

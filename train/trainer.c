@@ -43,7 +43,7 @@ static qsnn_status trainer_alloc(qsnn_ctx *ctx, qsnn_net *net, const qsnn_train_
     if (!tr) return QSNN_ERR_NOMEM;
     tr->ctx = ctx, tr->net = net, tr->tcfg = *tcfg, tr->dcfg = *dcfg, tr->train = train, tr->seed = seed;
     tr->enc = enc, tr->loss = loss;
-    tr->B = tcfg->batch, tr->T = dcfg->steps, tr->F = net->cfg.n_inputs, tr->C = net->layer[net->n_layers - 1].out;
+    tr->B = tcfg->batch, tr->T = dcfg->steps, tr->F = qsnn_encoder_data_features(enc, net->cfg.n_inputs, dcfg->steps), tr->C = net->layer[net->n_layers - 1].out;
     qsnn_status st = qsnn_workspace_create(net, tr->B, tr->T, with_optim, &tr->ws);
     if (st) goto fail;
     if (with_optim && (st = qsnn_optim_create(ctx, tcfg, net, &tr->opt))) goto fail;
