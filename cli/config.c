@@ -87,6 +87,7 @@ void qsnn_config_resolve(qsnn_config *cfg) {
         if (m->state_quant.grid == QSNN_GRID_UNIFORM) m->state_quant.grid = QSNN_GRID_FIXED_POINT;
         if (!m->input_bits) m->input_bits = 8;
     }
+    qsnn_net_cfg_resolve_sizes(m);
 }
 
 /* ---- schema generated from the key table ----------------------------------------------------- */
@@ -159,7 +160,7 @@ static qsnn_status schema_build(qsnn_ctx *ctx, schema **out) {
         }
     }
     s->seq_entry = (cyaml_schema_value_t){.type = CYAML_STRING, .flags = CYAML_FLAG_POINTER, .data_size = 1,
-                                          .string = {.min = 0, .max = 64}};
+                                          .string = {.min = 0, .max = 255}};
     for (int m = 0; m < s->n_maps; m++) {
         map_node *node = &s->map[m];
         for (int c = 0; c < node->n; c++) {
@@ -218,6 +219,7 @@ static qsnn_status schema_build(qsnn_ctx *ctx, schema **out) {
             }
             case QSNN_KEY_HIDDEN:
             case QSNN_KEY_LAYER_INTS:
+            case QSNN_KEY_LAYERS:
                 /* No maximum here: the count is checked with the entries, for one kind of message. */
                 v->type = CYAML_SEQUENCE;
                 v->data_size = sizeof(char *);
@@ -477,6 +479,10 @@ static qsnn_status cy_fail(qsnn_ctx *ctx, cyaml_err_t err, const cy_log *L, cons
         if (!k)
             return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%ssection '%s' must be a mapping of keys, got %s", at, e.path,
                              got_w);
+        if (k->type == QSNN_KEY_LAYERS)
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                             "%s%s: expected a list of layer lines such as [\"conv channels=12 kernel=5\"], got %s", at,
+                             e.path, got_w);
         if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS)
             return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s: expected a list of integers such as %s, got %s", at,
                              e.path, k->type == QSNN_KEY_HIDDEN ? "[1000]" : "[8, 4]", got_w);
@@ -529,7 +535,8 @@ static qsnn_status apply_map(apply_state *a, const schema *s, int m, const unsig
             break;
         }
         case QSNN_KEY_HIDDEN:
-        case QSNN_KEY_LAYER_INTS: {
+        case QSNN_KEY_LAYER_INTS:
+        case QSNN_KEY_LAYERS: {
             unsigned count;
             memcpy(&count, data + c * SLOT + sizeof(void *), sizeof count);
             rc = qsnn_config_key_parse_list(k, a->cfg, (const char *const *)ptr, (int)count, err, sizeof err);
@@ -543,7 +550,7 @@ static qsnn_status apply_map(apply_state *a, const schema *s, int m, const unsig
         if (rc) {
             char at[64 + QSNN_PATH_MAX];
             where(at, sizeof at, a->what, yaml_key_line(a->text, a->len, k->path, 1));
-            if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS)
+            if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS || k->type == QSNN_KEY_LAYERS)
                 return qsnn_fail(a->ctx, QSNN_ERR_CONFIG, "%s%s: %s", at, k->path, err);
             const int quote = !shown[0] || strchr(shown, ' ');
             return qsnn_fail(a->ctx, QSNN_ERR_CONFIG, "%s%s = %s%.200s%s: %s", at, k->path, quote ? "'" : "", shown,
@@ -693,7 +700,7 @@ qsnn_status qsnn_config_check(qsnn_ctx *ctx, const qsnn_config *cfg) {
         const qsnn_config_key *k = &qsnn_config_keys[i];
         char err[512], val[256];
         if (qsnn_config_key_check(k, c, err, sizeof err) == 0) continue;
-        if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS) {
+        if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS || k->type == QSNN_KEY_LAYERS) {
             st = qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s: %s", k->path, err);
         } else {
             if (k->type == QSNN_KEY_STRING || k->type == QSNN_KEY_ENUM_STR) {

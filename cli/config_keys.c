@@ -16,6 +16,7 @@
 #include "neurons/surrogate.h"
 #include "quant/state_quant.h"
 #include "quant/weight_quant.h"
+#include "sim/layer_spec.h"
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
@@ -55,6 +56,12 @@ const qsnn_config_key qsnn_config_keys[] = {
     KEY("model.inputs", QSNN_KEY_INT, model.n_inputs, GE(1), "input features (784 for 28x28 images)"),
     KEY("model.hidden", QSNN_KEY_HIDDEN, model.sizes, IN(1, 1000000),
         "hidden layer sizes, a list such as [1000] or [500, 200]"),
+    KEY("model.layers", QSNN_KEY_LAYERS, model.spec, ANY,
+        "hidden layers one by one, replacing model.hidden: [\"conv channels=12 kernel=5 pool=max:2\", \"dense "
+        "size=128 dropout=0.2\"]; conv options channels, kernel (3), stride (1), padding (0), groups (1), pool "
+        "(none, max:K, avg:K, sum:K); dense: size; both: neuron, dropout (docs/layers.md)"),
+    KEY("model.input_shape", QSNN_KEY_LAYER_INTS, model.in_shape, IN(1, 100000),
+        "the input as [channels, height, width] for conv layers; [] = one square channel"),
     KEY("model.outputs", QSNN_KEY_OUTPUTS, model.sizes, IN(1, 1000000), "output neurons (classes)"),
     STRK("model.neuron", model.neuron, neuron_known, qsnn_neuron_names, "hidden layers' neuron model (registry name)"),
     STRK("model.output_neuron", model.output_neuron, neuron_or_empty_known, qsnn_neuron_names,
@@ -266,6 +273,7 @@ const char *qsnn_config_key_type_name(const qsnn_config_key *k) {
     case QSNN_KEY_STRING: return "string";
     case QSNN_KEY_ENUM: case QSNN_KEY_ENUM_STR: return "enum";
     case QSNN_KEY_HIDDEN: case QSNN_KEY_LAYER_INTS: return "int list";
+    case QSNN_KEY_LAYERS: return "layer list";
     }
     return "?";
 }
@@ -421,6 +429,14 @@ int qsnn_config_key_check(const qsnn_config_key *k, const qsnn_config *cfg, char
         }
         return 0;
     }
+    case QSNN_KEY_LAYERS: {
+        const qsnn_net_cfg *m = &cfg->model;
+        if (m->n_specs < 0 || m->n_specs > QSNN_MAX_LAYERS - 1) {
+            set_err(err, n, "needs 0..%d entries, got %d", QSNN_MAX_LAYERS - 1, m->n_specs);
+            return -1;
+        }
+        return 0; /* each entry was checked when parsed; shapes are checked with the model */
+    }
     case QSNN_KEY_OUTPUTS: {
         const qsnn_net_cfg *m = &cfg->model;
         if (m->n_layers < 1 || m->n_layers > QSNN_MAX_LAYERS) {
@@ -444,6 +460,72 @@ void qsnn_config_set_hidden(qsnn_config *cfg, const int *sizes, int n) {
     for (int i = 0; i < n; i++) m->sizes[i] = sizes[i];
     m->sizes[n] = outputs;
     m->n_layers = n + 1;
+    m->n_specs = 0; /* model.hidden replaces model.layers, and the other way round */
+}
+
+/* model.layers from its entries: the specs, and placeholder sizes until qsnn_config_resolve. */
+static int set_layers(qsnn_config *cfg, const char *const *items, int n_items, char *err, size_t n) {
+    if (n_items > QSNN_MAX_LAYERS - 1) {
+        set_err(err, n, "needs 0..%d entries, got %d", QSNN_MAX_LAYERS - 1, n_items);
+        return -1;
+    }
+    qsnn_layer_spec spec[QSNN_MAX_LAYERS];
+    int sizes[QSNN_MAX_LAYERS];
+    for (int i = 0; i < n_items; i++) {
+        char why[256];
+        if (qsnn_layer_spec_parse(items[i], &spec[i], why, sizeof why)) {
+            set_err(err, n, "entry %d '%.100s': %s", i + 1, items[i], why);
+            return -1;
+        }
+        sizes[i] = spec[i].kind == QSNN_LAYER_DENSE ? spec[i].size : 1;
+    }
+    if (n_items == 0) { /* [] = not given: back to model.hidden's layers */
+        cfg->model.n_specs = 0;
+        return 0;
+    }
+    qsnn_config_set_hidden(cfg, sizes, n_items);
+    memcpy(cfg->model.spec, spec, (size_t)n_items * sizeof *spec);
+    cfg->model.n_specs = n_items;
+    return 0;
+}
+
+/* "[a, b]" or "a, b" (items may be quoted; a layer line has no commas) into items. */
+static int split_layers_text(const char *text, char *buf, size_t bn, char **items, int max, char *err, size_t n) {
+    const char *s = text;
+    while (isspace((unsigned char)*s)) s++;
+    size_t len = strlen(s);
+    while (len && isspace((unsigned char)s[len - 1])) len--;
+    if (len && s[0] == '[') {
+        if (s[len - 1] != ']') {
+            set_err(err, n, "missing ']'");
+            return -1;
+        }
+        s++, len -= 2;
+    }
+    if (len >= bn) {
+        set_err(err, n, "too long");
+        return -1;
+    }
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    int count = 0;
+    for (char *p = buf; *p || count == 0;) {
+        char *end = strchr(p, ',');
+        if (end) *end = 0;
+        while (isspace((unsigned char)*p)) p++;
+        size_t l = strlen(p);
+        while (l && isspace((unsigned char)p[l - 1])) p[--l] = 0;
+        if (l >= 2 && (p[0] == '"' || p[0] == '\'') && p[l - 1] == p[0]) p[l - 1] = 0, p++, l -= 2;
+        if (l == 0 && !end && count == 0) break; /* "[]" */
+        if (count == max) {
+            set_err(err, n, "needs 0..%d entries", max);
+            return -1;
+        }
+        items[count++] = p;
+        if (!end) break;
+        p = end + 1;
+    }
+    return count;
 }
 
 static void set_outputs(qsnn_config *cfg, int v) {
@@ -498,6 +580,7 @@ static int parse_hidden_item(const qsnn_config_key *k, const char *item, int idx
 
 int qsnn_config_key_parse_list(const qsnn_config_key *k, qsnn_config *cfg, const char *const *items, int n_items,
                                char *err, size_t n) {
+    if (k->type == QSNN_KEY_LAYERS) return set_layers(cfg, items, n_items, err, n);
     if (k->type != QSNN_KEY_HIDDEN && k->type != QSNN_KEY_LAYER_INTS) {
         set_err(err, n, "not a list");
         return -1;
@@ -632,6 +715,12 @@ int qsnn_config_key_parse(const qsnn_config_key *k, qsnn_config *cfg, const char
     }
     case QSNN_KEY_HIDDEN:
     case QSNN_KEY_LAYER_INTS: return parse_hidden_text(k, cfg, text, err, n);
+    case QSNN_KEY_LAYERS: {
+        char buf[2048], *items[QSNN_MAX_LAYERS];
+        const int count = split_layers_text(text, buf, sizeof buf, items, QSNN_MAX_LAYERS - 1, err, n);
+        if (count < 0) return -1;
+        return set_layers(cfg, (const char *const *)items, count, err, n);
+    }
     }
     return -1;
 }
@@ -714,6 +803,17 @@ void qsnn_config_key_format(const qsnn_config_key *k, const qsnn_config *cfg, in
         size_t len = (size_t)snprintf(buf, n, "[");
         for (int i = 0; i < li->n && i < QSNN_MAX_LAYERS && len < n; i++)
             len += (size_t)snprintf(buf + len, n - len, "%s%d", i ? ", " : "", li->v[i]);
+        if (len < n) snprintf(buf + len, n - len, "]");
+        break;
+    }
+    case QSNN_KEY_LAYERS: {
+        size_t len = (size_t)snprintf(buf, n, "[");
+        for (int i = 0; i < m->n_specs && i < QSNN_MAX_LAYERS - 1 && len < n; i++) {
+            char line[256], q[300];
+            qsnn_layer_spec_format(&m->spec[i], line, sizeof line);
+            if (yaml) yaml_quote(line, q, sizeof q);
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", yaml ? q : line);
+        }
         if (len < n) snprintf(buf + len, n - len, "]");
         break;
     }

@@ -21,7 +21,8 @@ typedef enum {
     QSNN_KEY_ENUM_STR, /* char[size] holding one of `names` */
     QSNN_KEY_HIDDEN,   /* model.hidden: int list -> model.sizes[0 .. n_layers-2], n_layers = len + 1 */
     QSNN_KEY_OUTPUTS,  /* model.outputs: int -> model.sizes[n_layers-1] */
-    QSNN_KEY_LAYER_INTS /* qsnn_layer_ints: a list of 0..QSNN_MAX_LAYERS ints, one per layer ([] = not given) */
+    QSNN_KEY_LAYER_INTS, /* qsnn_layer_ints: a list of 0..QSNN_MAX_LAYERS ints, one per layer ([] = not given) */
+    QSNN_KEY_LAYERS      /* model.layers: a list of layer lines (sim/layer_spec.h); replaces model.hidden */
 } qsnn_key_type;
 
 /* Range flags for numbers (the bounds themselves are min and max). For QSNN_KEY_HIDDEN and

@@ -32,6 +32,8 @@ enum {
     QSNN_STREAM_INIT = 1,    /* + layer index: weight initialisation */
     QSNN_STREAM_SHUFFLE = 64, /* + epoch: per-epoch permutation */
     QSNN_STREAM_ENCODE = 1u << 20, /* + epoch: input encoders (counter = sample, step, feature) */
+    QSNN_STREAM_RECURRENT = 1u << 16, /* + layer: recurrent weight initialisation */
+    QSNN_STREAM_DROPOUT = 1u << 17,   /* + layer, keyed by the batch's dropout seed: dropout masks */
 };
 
 #endif

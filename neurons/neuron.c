@@ -3,6 +3,12 @@
 
 static const qsnn_neuron_ops *const registry[] = {
     &qsnn_neuron_lif,
+    &qsnn_neuron_synaptic,
+    &qsnn_neuron_alpha,
+    &qsnn_neuron_lapicque,
+    &qsnn_neuron_alif,
+    &qsnn_neuron_izhikevich,
+    &qsnn_neuron_li,
 };
 #define N_MODELS ((int)(sizeof registry / sizeof *registry))
 

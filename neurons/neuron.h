@@ -58,7 +58,7 @@ typedef struct qsnn_neuron_io {
     float *S;          /* [t * stride + j] */
     size_t stride;
     const qsnn_state_quant *q[QSNN_NEURON_MAX_STATES]; /* state s's quantizer, NULL = float */
-    /* backward only */
+    /* backward only (training keeps every step: U is read with u_stride = stride) */
     const float *gS, *gU; /* dL/dS, extra dL/dU (state 0) from the loss; [t * stride + j], either may be NULL */
     float *gcur;          /* dL/dI at [t * gi_stride + j]; gi_stride 0 sums over steps (zeroed when t1 = T) */
     size_t gi_stride;
@@ -101,5 +101,7 @@ void qsnn_neuron_backward_all(const qsnn_neuron_ops *ops, const qsnn_neuron_para
                               const float *gU, size_t stride, float *gcur, size_t gi_stride, qsnn_neuron_pgrad *pg);
 
 extern const qsnn_neuron_ops qsnn_neuron_lif;
+extern const qsnn_neuron_ops qsnn_neuron_synaptic, qsnn_neuron_alpha, qsnn_neuron_lapicque, qsnn_neuron_alif,
+    qsnn_neuron_izhikevich, qsnn_neuron_li;
 
 #endif

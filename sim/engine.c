@@ -2,6 +2,7 @@
 #include "sim/spike_scan.h"
 
 #include "sim/gemm.h"
+#include "core/rng.h"
 #include <math.h>
 #include <string.h>
 
@@ -9,12 +10,22 @@
 
 static size_t n_blocks(size_t n) { return (n + BLOCK - 1) / BLOCK; }
 
+/* Rows per convolution chunk: as many as the im2row budget allows (at least 1). */
+static int conv_chunk(const qsnn_conv_shape *s) {
+    const size_t per = qsnn_conv_col_floats(s, 1);
+    const size_t r = per ? QSNN_CONV_COL_BUDGET / per : 1;
+    return r < 1 ? 1 : (r > 1 << 20 ? 1 << 20 : (int)r);
+}
+
+static size_t conv_y_floats(const qsnn_conv_shape *s) { return (size_t)s->out_h * s->out_w * s->out_c; }
+
 /* Row stride of the transposed weights and partials: whole 16-float chunks, so the inner loops
  * have a constant trip count and vectorize. */
 static int sparse_pad(int out) { return (out + 15) & ~15; }
 
 static int use_sparse(const qsnn_net *net, int l) {
-    return l > 0 && net->layer[l - 1].ops->spiking && net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN &&
+    return l > 0 && net->layer[l - 1].ops->spiking && net->layer[l - 1].dropout == 0.0f &&
+           net->layer[l].kind == QSNN_LAYER_DENSE && net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN &&
            net->cfg.neuron_params.surrogate != QSNN_SURR_SOFT;
 }
 
@@ -40,6 +51,22 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     if (qsnn_net_input_bits(&net->cfg)) bytes += qsnn_arena_round(xq_bytes);
     bytes += qsnn_arena_round(n_blocks(max_n) * sizeof(qsnn_neuron_pgrad));
     bytes += qsnn_arena_round(n_blocks(max_n) * sizeof(double));
+    size_t col = 0, gwc = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        const qsnn_layer *L = &net->layer[l];
+        const size_t rows = (size_t)T * max_B;
+        if (L->dropout > 0.0f && train) bytes += qsnn_arena_round((size_t)max_B * L->out * sizeof(float));
+        if (L->kind != QSNN_LAYER_CONV) continue;
+        const int ch = conv_chunk(&L->conv);
+        const size_t c = qsnn_conv_col_floats(&L->conv, (size_t)ch < rows ? ch : (int)rows);
+        if (c > col) col = c;
+        if (L->nw + L->w_rows > gwc) gwc = L->nw + L->w_rows;
+        if (L->conv.pool) {
+            bytes += qsnn_arena_round(rows * conv_y_floats(&L->conv) * sizeof(float));
+            if (L->conv.pool == QSNN_POOL_MAX) bytes += qsnn_arena_round(rows * L->out);
+        }
+    }
+    bytes += qsnn_arena_round(col * sizeof(float)) + (train ? qsnn_arena_round(gwc * sizeof(float)) : 0);
     const size_t carry_bytes = n_blocks(max_n) * QSNN_NEURON_MAX_STATES * BLOCK * sizeof(float);
     if (train) bytes += qsnn_arena_round(carry_bytes);
     qsnn_workspace *ws = qsnn_calloc(ctx, 1, sizeof *ws);
@@ -73,6 +100,18 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     ws->pg = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(qsnn_neuron_pgrad));
     ws->spikes = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(double));
     if (train) ws->carry = qsnn_arena_alloc(ws->arena, carry_bytes);
+    if (col) ws->col = qsnn_arena_alloc(ws->arena, col * sizeof(float));
+    if (gwc && train) ws->gw_conv = qsnn_arena_alloc(ws->arena, gwc * sizeof(float));
+    for (int l = 0; l < net->n_layers; l++) {
+        const qsnn_layer *L = &net->layer[l];
+        qsnn_layer_buf *b = &ws->buf[l];
+        const size_t rows = (size_t)T * max_B;
+        if (L->dropout > 0.0f && train) b->drop = qsnn_arena_alloc(ws->arena, (size_t)max_B * L->out * sizeof(float));
+        if (L->kind == QSNN_LAYER_CONV && L->conv.pool) {
+            b->conv_y = qsnn_arena_alloc(ws->arena, rows * conv_y_floats(&L->conv) * sizeof(float));
+            if (L->conv.pool == QSNN_POOL_MAX) b->argmax = qsnn_arena_alloc(ws->arena, rows * L->out);
+        }
+    }
     *out = ws;
     return QSNN_OK;
 }
@@ -179,6 +218,66 @@ void qsnn_current_quant(float step, int kmax, float *cur, size_t n) {
     }
 }
 
+/* cur = pool(conv(X) + b) over chunks of rows. */
+static void conv_forward(const qsnn_layer *L, qsnn_layer_buf *b, float *col, const float *X, int rows) {
+    const qsnn_conv_shape *s = &L->conv;
+    const int ch = conv_chunk(s);
+    const size_t in = (size_t)L->in, ny = conv_y_floats(s);
+    float *y = s->pool ? b->conv_y : b->cur;
+    for (int r0 = 0; r0 < rows; r0 += ch) {
+        const int nr = rows - r0 < ch ? rows - r0 : ch;
+        qsnn_conv_forward(s, L->Wq, L->bias_fwd, X + (size_t)r0 * in, nr, col, y + (size_t)r0 * ny);
+    }
+    if (s->pool) qsnn_pool_forward(s, b->conv_y, rows, b->cur, b->argmax);
+}
+
+/* Backward of conv_forward from gcur: gW, gb and (gX not NULL) the input's gradient. */
+static void conv_backward(qsnn_layer *L, qsnn_layer_buf *b, float *col, float *gw_chunk, const float *X,
+                          int rows, float *gX) {
+    const qsnn_conv_shape *s = &L->conv;
+    const int ch = conv_chunk(s);
+    const size_t in = (size_t)L->in, ny = conv_y_floats(s);
+    const float *gy = b->gcur;
+    if (s->pool) {
+        qsnn_pool_backward(s, b->gcur, b->argmax, rows, b->conv_y); /* the conv output is not needed any more */
+        gy = b->conv_y;
+    }
+    for (int r0 = 0; r0 < rows; r0 += ch) {
+        const int nr = rows - r0 < ch ? rows - r0 : ch;
+        float *gw = r0 ? gw_chunk : L->gW, *gbias = L->gb ? (r0 ? gw_chunk + L->nw : L->gb) : NULL;
+        qsnn_conv_backward(s, L->Wq, X + (size_t)r0 * in, gy + (size_t)r0 * ny, nr, col, gw, gbias,
+                           gX ? gX + (size_t)r0 * in : NULL);
+        if (r0) { /* chunks are summed in order: the same result for any thread count */
+            for (size_t i = 0; i < L->nw; i++) L->gW[i] += gw_chunk[i];
+            if (L->gb)
+                for (int o = 0; o < L->w_rows; o++) L->gb[o] += gw_chunk[L->nw + o];
+        }
+    }
+}
+
+/* Dropout with the mask fixed over the steps: neuron j of sample b is silenced in every step with
+ * probability p (survivors scaled by 1/(1-p)); the uniform comes from (seed, layer, b, j). The mask
+ * multiplies the layer's output spikes, which the next layer reads. */
+static void apply_dropout(const qsnn_layer *L, qsnn_layer_buf *b, uint64_t seed, int l, int T, int B) {
+    const size_t n = (size_t)B * L->out;
+    const float keep = 1.0f / (1.0f - L->dropout);
+    qsnn_rng r;
+    qsnn_rng_init(&r, seed, QSNN_STREAM_DROPOUT + (uint64_t)l);
+    for (size_t i = 0; i < n; i++) b->drop[i] = qsnn_rng_uniform(&r) < L->dropout ? 0.0f : keep;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++)
+        for (size_t i = 0; i < n; i++) b->S[(size_t)t * n + i] *= b->drop[i];
+}
+
+/* The gradient through a dropout mask: dL/dS = dL/d(mask·S) · mask. */
+static void mask_grad(const qsnn_layer *L, qsnn_layer_buf *b, const qsnn_workspace *ws, int T, int B) {
+    if (!b->drop || !ws->dropout_seed) return;
+    const size_t n = (size_t)B * L->out;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < T; t++)
+        for (size_t i = 0; i < n; i++) b->gS[(size_t)t * n + i] *= b->drop[i];
+}
+
 /* cur[B][N] += V S_prev: the recurrent input of one step. */
 static void recurrent_input(const qsnn_layer *L, const float *S_prev, int B, float *cur) {
     const int N = L->out;
@@ -242,7 +341,8 @@ static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, in
         /* a recurrent layer's current changes every step, so a static input is spread over T */
         const int x_in_static = l == 0 && x_static, in_static = x_in_static && !L->rec;
         const float *X = l ? ws->buf[l - 1].S : x;
-        if (b->wt) sparse_forward(L, X, T * B, b->wt, b->cur);
+        if (L->kind == QSNN_LAYER_CONV) conv_forward(L, b, ws->col, X, x_in_static ? B : T * B);
+        else if (b->wt) sparse_forward(L, X, T * B, b->wt, b->cur);
         else dense_forward(L, X, x_in_static ? B : T * B, b->cur);
         if (L->cur_step > 0.0f)
             qsnn_current_quant(L->cur_step, L->cur_kmax, b->cur, (size_t)(x_in_static ? B : T * B) * L->out);
@@ -269,6 +369,7 @@ static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, in
         double total = 0.0; /* fixed order */
         for (long k = 0; k < nb; k++) total += ws->spikes[k];
         ws->rate[l] = total / ((double)T * (double)n);
+        if (b->drop && ws->dropout_seed) apply_dropout(L, b, ws->dropout_seed, l, T, B);
     }
     return QSNN_OK;
 }
@@ -335,6 +436,12 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
                     for (size_t i = 0; i < n; i++) b->gcur[i] += b->gcur[(size_t)t * n + i];
         }
         const int rows = x_in_static ? B : T * B;
+        if (L->kind == QSNN_LAYER_CONV) {
+            conv_backward(L, b, ws->col, ws->gw_conv, X, rows, l > 0 ? ws->buf[l - 1].gS : NULL);
+            if (L->wq) L->wq->backward(&L->wq_cfg, L->W, L->w_scales, L->w_rows, (int)(L->nw / L->w_rows), L->gW);
+            if (l > 0) mask_grad(&net->layer[l - 1], &ws->buf[l - 1], ws, T, B);
+            continue;
+        }
         if (b->gw_part) sparse_weight_grad(L, X, b->gcur, rows, b->gw_part, L->gW);
         else
             qsnn_sgemm(CblasTrans, CblasNoTrans, L->out, L->in, rows, 1.0f, b->gcur, L->out, X, L->in,
@@ -352,9 +459,11 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
             }
         }
         if (L->wq) L->wq->backward(&L->wq_cfg, L->W, L->w_scales, L->out, L->in, L->gW);
-        if (l > 0)
+        if (l > 0) {
             qsnn_sgemm(CblasNoTrans, CblasNoTrans, rows, L->in, L->out, 1.0f, b->gcur, L->out, L->Wq,
                         L->in, 0.0f, ws->buf[l - 1].gS, L->in);
+            mask_grad(&net->layer[l - 1], &ws->buf[l - 1], ws, T, B);
+        }
     }
     return QSNN_OK;
 }

@@ -4,6 +4,7 @@
 #ifndef QSNN_SIM_ENGINE_H
 #define QSNN_SIM_ENGINE_H
 
+#include <stdint.h>
 #include "core/arena.h"
 #include "sim/network.h"
 
@@ -16,7 +17,16 @@ typedef struct qsnn_layer_buf {
     /* Spike-driven path for narrow layers fed by binary spikes (sgemm is slow at N or K of ~10):
      * transposed weights [in][out] and per-chunk weight-gradient partials. NULL when unused. */
     float *wt, *gw_part;
+    /* Convolutions with pooling: the conv output before pooling ([rows][out_h][out_w][out_c]; its gradient
+     * in backward) and the max-pool argmax ([rows][out]). NULL when unused. */
+    float *conv_y;
+    uint8_t *argmax;
+    float *drop; /* dropout: the mask of the last training forward, [B][out], 0 or 1/(1-p) */
 } qsnn_layer_buf;
+
+/* Convolutions run over chunks of rows so the im2row workspace stays below this many floats (and
+ * the chunking, hence every sum, does not depend on the thread count). */
+#define QSNN_CONV_COL_BUDGET ((size_t)16 << 20)
 
 /* Layers with at most this many neurons and a spiking input use the spike-driven path. */
 #define QSNN_SPARSE_MAX_OUT 64
@@ -35,6 +45,8 @@ typedef struct qsnn_workspace {
     qsnn_layer_buf buf[QSNN_MAX_LAYERS];
     qsnn_neuron_pgrad *pg; /* per-block partial parameter gradients */
     double *spikes;        /* per-block spike sums of the layer being run */
+    float *col, *gw_conv;  /* convolution workspaces: im2row columns, a chunk's weight gradient */
+    uint64_t dropout_seed; /* the trainer sets it per batch; 0 = dropout off (evaluation) */
     float *carry;          /* training: per-block backward carries of recurrent layers (QSNN_NEURON_MAX_STATES × block) */
     double rate[QSNN_MAX_LAYERS]; /* mean firing rate of each layer in the last forward */
     size_t n_pg;

@@ -42,10 +42,108 @@ void qsnn_net_cfg_default(qsnn_net_cfg *cfg) {
     cfg->integer = 0;
 }
 
+/* The input's [channels, height, width]: model.input_shape, or one square channel. */
+static void input_shape(const qsnn_net_cfg *cfg, int *c, int *h, int *w) {
+    if (cfg->in_shape.n == 3) {
+        *c = cfg->in_shape.v[0], *h = cfg->in_shape.v[1], *w = cfg->in_shape.v[2];
+        return;
+    }
+    int side = (int)lround(sqrt((double)cfg->n_inputs));
+    if (side * side == cfg->n_inputs) *c = 1, *h = *w = side;
+    else *c = cfg->n_inputs, *h = *w = 1;
+}
+
+/* Walks model.layers: each conv layer's shape (filled and checked when ctx is given; with ctx NULL
+ * only the sizes, 0 where invalid) and every hidden layer's size. */
+static qsnn_status layer_shapes(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_conv_shape *shp, int *sizes) {
+    int c, h, w, spatial = 1;
+    input_shape(cfg, &c, &h, &w);
+    if (ctx && cfg->in_shape.n && cfg->in_shape.n != 3)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.input_shape has %d entries: give [channels, height, width]",
+                         cfg->in_shape.n);
+    if (ctx && cfg->n_specs && (long)c * h * w != cfg->n_inputs)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.input_shape [%d, %d, %d] has %ld values, model.inputs is %d", c,
+                         h, w, (long)c * h * w, cfg->n_inputs);
+    for (int l = 0; l < cfg->n_specs; l++) {
+        const qsnn_layer_spec *sp = &cfg->spec[l];
+        if (sp->kind == QSNN_LAYER_DENSE) {
+            spatial = 0;
+            sizes[l] = sp->size;
+            continue;
+        }
+        if (!spatial) {
+            sizes[l] = 0;
+            if (ctx)
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                                 "model.layers[%d] (conv) follows a dense layer: convolutions come first", l);
+            continue;
+        }
+        qsnn_conv_shape s = {.in_c = c, .in_h = h, .in_w = w, .out_c = sp->size, .kh = sp->kernel, .kw = sp->kernel,
+                             .stride = sp->stride, .pad = sp->padding, .groups = sp->groups,
+                             .pool = (qsnn_pool_kind)sp->pool, .pool_size = sp->pool_size};
+        if (ctx) {
+            if (qsnn_conv_shape_check(ctx, &s)) {
+                char msg[400];
+                snprintf(msg, sizeof msg, "%s", qsnn_last_error(ctx));
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.layers[%d] (input %dx%dx%d): %s", l, c, h, w, msg);
+            }
+        } else { /* sizes only, PyTorch's floor arithmetic */
+            const int oh = (h + 2 * s.pad - s.kh) / s.stride + 1, ow = (w + 2 * s.pad - s.kw) / s.stride + 1;
+            s.pool_h = s.pool ? oh / s.pool_size : oh;
+            s.pool_w = s.pool ? ow / s.pool_size : ow;
+            if (oh < 1 || ow < 1 || s.pool_h < 1 || s.pool_w < 1 || c % s.groups || s.out_c % s.groups)
+                s.pool_h = s.pool_w = 0;
+        }
+        if (shp) shp[l] = s;
+        c = s.out_c, h = s.pool_h, w = s.pool_w;
+        sizes[l] = c * h * w;
+    }
+    return QSNN_OK;
+}
+
+void qsnn_net_cfg_resolve_sizes(qsnn_net_cfg *cfg) {
+    if (cfg->n_specs < 1 || cfg->n_specs >= QSNN_MAX_LAYERS) return;
+    const int outputs = cfg->sizes[cfg->n_layers - 1 >= 0 ? cfg->n_layers - 1 : 0];
+    layer_shapes(NULL, cfg, NULL, cfg->sizes);
+    for (int l = 0; l < cfg->n_specs; l++) /* an invalid shape keeps a placeholder: the model check explains */
+        if (cfg->sizes[l] < 1) cfg->sizes[l] = 1;
+    cfg->n_layers = cfg->n_specs + 1;
+    cfg->sizes[cfg->n_specs] = outputs;
+}
+
+static const qsnn_neuron_ops *layer_ops(const qsnn_net_cfg *cfg, int l);
+
 qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
     if (cfg->n_inputs < 1) return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.inputs = %d: must be >= 1", cfg->n_inputs);
     if (cfg->n_layers < 1 || cfg->n_layers > QSNN_MAX_LAYERS)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model: %d layers (1..%d allowed)", cfg->n_layers, QSNN_MAX_LAYERS);
+    if (cfg->n_specs && cfg->n_specs != cfg->n_layers - 1)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.layers has %d entries but the model has %d hidden layers",
+                         cfg->n_specs, cfg->n_layers - 1);
+    {
+        int sizes[QSNN_MAX_LAYERS];
+        qsnn_status st = layer_shapes(ctx, cfg, NULL, sizes);
+        if (st) return st;
+        for (int l = 0; l < cfg->n_specs; l++)
+            if (sizes[l] != cfg->sizes[l])
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.layers[%d] has %d neurons, model.sizes says %d", l,
+                                 sizes[l], cfg->sizes[l]);
+        for (int l = 0; l < cfg->n_specs; l++)
+            if (cfg->spec[l].neuron[0] && !qsnn_neuron_find(cfg->spec[l].neuron)->spiking)
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.layers[%d]: neuron=%s does not spike (output only)", l,
+                                 cfg->spec[l].neuron);
+        if (cfg->recurrent)
+            for (int l = 0; l < cfg->n_specs; l++)
+                if (cfg->spec[l].dropout > 0.0f)
+                    return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                                     "model.layers[%d]: dropout on a recurrent layer (model.recurrent) is not supported",
+                                     l);
+        if (cfg->recurrent)
+            for (int l = 0; l < cfg->n_specs; l++)
+                if (cfg->spec[l].kind == QSNN_LAYER_CONV)
+                    return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                                     "model.recurrent: layer %d is a convolution; recurrence is for dense layers", l);
+    }
     for (int l = 0; l < cfg->n_layers; l++)
         if (cfg->sizes[l] < 1 || cfg->sizes[l] > 1000000)
             return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model: layer %d has %d neurons (1..1000000 allowed)", l,
@@ -67,6 +165,12 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
     const qsnn_neuron_params *p = &cfg->neuron_params;
     if (!(p->alpha >= 0.0f && p->alpha <= 1.0f))
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.alpha = %g: must be in [0, 1]", p->alpha);
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (layer_ops(cfg, l) == qsnn_neuron_find("alpha") && !(p->alpha > p->beta))
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                             "layer %d uses the alpha neuron: it needs model.alpha > model.beta for an alpha-shaped "
+                             "kernel (got alpha %g, beta %g)",
+                             l, p->alpha, p->beta);
     if (!(p->in_scale > 0.0f) || !isfinite(p->in_scale))
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "model.input_scale = %g: must be finite and > 0", p->in_scale);
     if (!(p->adapt_decay >= 0.0f && p->adapt_decay <= 1.0f))
@@ -110,6 +214,8 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
             return qsnn_fail(ctx, st, "layer %d: %s", l, msg);
         }
         if (cfg->integer) {
+            const char *why = NULL;
+            if (!qsnn_net_plain_lif(cfg, &why)) return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.integer: %s", why);
             if (!wc.bits || !sc.bits)
                 return qsnn_fail(ctx, QSNN_ERR_CONFIG,
                                  "quant.integer: layer %d has float %s; integer-exact models quantize every layer's "
@@ -127,6 +233,7 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
 
 static const qsnn_neuron_ops *layer_ops(const qsnn_net_cfg *cfg, int l) {
     const char *name = l == cfg->n_layers - 1 && cfg->output_neuron[0] ? cfg->output_neuron : cfg->neuron;
+    if (l < cfg->n_specs && cfg->spec[l].neuron[0]) name = cfg->spec[l].neuron;
     return qsnn_neuron_find(name);
 }
 
@@ -145,6 +252,13 @@ int qsnn_net_plain_lif(const qsnn_net_cfg *cfg, const char **why) {
         if (why) *why = "the hidden layers are recurrent (only feed-forward layers are supported here)";
         return 0;
     }
+    for (int l = 0; l < cfg->n_specs; l++)
+        if (cfg->spec[l].kind != QSNN_LAYER_DENSE || cfg->spec[l].dropout > 0.0f) {
+            snprintf(msg, sizeof msg, "layer %d is %s (only dense layers are supported here)", l,
+                     cfg->spec[l].kind != QSNN_LAYER_DENSE ? "a convolution" : "a dropout layer");
+            if (why) *why = msg;
+            return 0;
+        }
     return 1;
 }
 
@@ -169,20 +283,33 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
     net->ctx = ctx;
     net->cfg = *cfg;
     net->n_layers = cfg->n_layers;
+    qsnn_conv_shape shp[QSNN_MAX_LAYERS];
+    int sizes[QSNN_MAX_LAYERS];
+    layer_shapes(ctx, cfg, shp, sizes); /* checked above */
     for (int l = 0; l < cfg->n_layers; l++) {
         qsnn_layer *L = &net->layer[l];
         L->in = l ? cfg->sizes[l - 1] : cfg->n_inputs;
         L->out = cfg->sizes[l];
-        const size_t nw = (size_t)L->in * L->out;
+        L->kind = l < cfg->n_specs ? cfg->spec[l].kind : QSNN_LAYER_DENSE;
+        L->dropout = l < cfg->n_specs ? cfg->spec[l].dropout : 0.0f;
+        if (L->kind == QSNN_LAYER_CONV) {
+            L->conv = shp[l];
+            L->nw = qsnn_conv_weight_count(&L->conv);
+            L->w_rows = L->conv.out_c;
+        } else {
+            L->nw = (size_t)L->in * L->out;
+            L->w_rows = L->out;
+        }
+        const size_t nw = L->nw;
         L->W = qsnn_calloc(ctx, nw, sizeof(float));
         L->gW = qsnn_calloc(ctx, nw, sizeof(float));
         if (!L->W || !L->gW) goto oom;
         if (cfg->bias) {
-            L->b = qsnn_calloc(ctx, L->out, sizeof(float));
-            L->gb = qsnn_calloc(ctx, L->out, sizeof(float));
+            L->b = qsnn_calloc(ctx, L->w_rows, sizeof(float));
+            L->gb = qsnn_calloc(ctx, L->w_rows, sizeof(float));
             if (!L->b || !L->gb) goto oom;
             L->bias_fwd = L->b;
-            if (cfg->integer && !(L->bias_fwd = qsnn_calloc(ctx, L->out, sizeof(float)))) goto oom;
+            if (cfg->integer && !(L->bias_fwd = qsnn_calloc(ctx, L->w_rows, sizeof(float)))) goto oom;
         }
         L->wq_cfg = cfg->weight_quant;
         L->wq_cfg.bits = qsnn_net_cfg_weight_bits(cfg, l);
@@ -192,16 +319,16 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
         if (L->wq_cfg.bits) {
             L->wq = qsnn_weight_quant_find(cfg->weight_quant.method);
             L->Wq = qsnn_calloc(ctx, nw, sizeof(float));
-            L->w_scales = qsnn_calloc(ctx, L->out, sizeof(float));
+            L->w_scales = qsnn_calloc(ctx, L->w_rows, sizeof(float));
             if (!L->Wq || !L->w_scales) goto oom;
             if (L->wq->n_learned) {
-                const size_t nl = (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+                const size_t nl = (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
                 L->wq_learned = qsnn_calloc(ctx, nl, sizeof(float));
                 L->g_wq_learned = qsnn_calloc(ctx, nl, sizeof(float));
                 if (!L->wq_learned || !L->g_wq_learned) goto oom;
                 L->wq_cfg.learned = L->wq_learned;
                 L->wq_cfg.learned_grad = L->g_wq_learned;
-                L->wq->init(&L->wq_cfg, L->W, L->out, L->in, L->wq_learned);
+                L->wq->init(&L->wq_cfg, L->W, L->w_rows, (int)(nw / L->w_rows), L->wq_learned);
             }
         } else {
             L->Wq = L->W;
@@ -273,18 +400,18 @@ static void fill_uniform(float *v, size_t n, float bound, uint64_t seed, uint64_
 void qsnn_net_init(qsnn_net *net, uint64_t seed) {
     for (int l = 0; l < net->n_layers; l++) {
         qsnn_layer *L = &net->layer[l];
-        const float bound = 1.0f / sqrtf((float)L->in);
-        fill_uniform(L->W, (size_t)L->in * L->out, bound, seed, QSNN_STREAM_INIT + 2 * l);
-        if (L->b) fill_uniform(L->b, (size_t)L->out, bound, seed, QSNN_STREAM_INIT + 2 * l + 1);
+        const float bound = 1.0f / sqrtf((float)(L->nw / L->w_rows)); /* 1/sqrt(fan-in), PyTorch's default */
+        fill_uniform(L->W, L->nw, bound, seed, QSNN_STREAM_INIT + 2 * l);
+        if (L->b) fill_uniform(L->b, (size_t)L->w_rows, bound, seed, QSNN_STREAM_INIT + 2 * l + 1);
         L->beta = net->cfg.neuron_params.beta;
         L->theta = net->cfg.neuron_params.theta;
         L->alpha = net->cfg.neuron_params.alpha;
         if (L->rec == QSNN_REC_FULL) /* PyTorch Linear's init for the [N][N] matrix */
-            fill_uniform(L->V, qsnn_layer_nv(L), 1.0f / sqrtf((float)L->out), seed, QSNN_STREAM_INIT + 64 + l);
+            fill_uniform(L->V, qsnn_layer_nv(L), 1.0f / sqrtf((float)L->out), seed, QSNN_STREAM_RECURRENT + l);
         else if (L->rec == QSNN_REC_ONE_TO_ONE) /* 0: the layer starts as its feed-forward twin */
             for (int o = 0; o < L->out; o++) L->V[o] = 0.0f;
         if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
-        if (L->wq_learned) L->wq->init(&L->wq_cfg, L->W, L->out, L->in, L->wq_learned);
+        if (L->wq_learned) L->wq->init(&L->wq_cfg, L->W, L->w_rows, (int)(L->nw / L->w_rows), L->wq_learned);
     }
     qsnn_net_prepare(net);
 }
@@ -317,15 +444,16 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
     qsnn_ctx *ctx = net->ctx;
     for (int l = 0; l < net->n_layers; l++) {
         qsnn_layer *L = &net->layer[l];
-        int64_t bad = first_nonfinite(L->W, (size_t)L->in * L->out);
+        const int cols = (int)(L->nw / L->w_rows);
+        int64_t bad = first_nonfinite(L->W, L->nw);
         if (bad >= 0)
-            return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.weight[%lld][%lld] is %g", l, (long long)(bad / L->in),
-                             (long long)(bad % L->in), L->W[bad]);
-        if (L->b && (bad = first_nonfinite(L->b, (size_t)L->out)) >= 0)
+            return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.weight[%lld][%lld] is %g", l, (long long)(bad / cols),
+                             (long long)(bad % cols), L->W[bad]);
+        if (L->b && (bad = first_nonfinite(L->b, (size_t)L->w_rows)) >= 0)
             return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.bias[%lld] is %g", l, (long long)bad, L->b[bad]);
         if (!isfinite(L->beta)) return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.beta is %g", l, L->beta);
         if (L->wq_learned) {
-            const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+            const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
             if ((bad = first_nonfinite(L->wq_learned, (size_t)L->wq->n_learned * ns)) >= 0)
                 return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.weight_%s[%lld] is %g", l,
                                  L->wq->learned_names[bad / ns], (long long)(bad % ns), L->wq_learned[bad]);
@@ -341,7 +469,7 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         L->np.beta = L->beta;
         L->np.theta = L->theta;
         L->np.alpha = L->alpha;
-        if (L->wq) L->wq->forward(&L->wq_cfg, L->W, L->out, L->in, L->Wq, L->w_scales);
+        if (L->wq) L->wq->forward(&L->wq_cfg, L->W, L->w_rows, cols, L->Wq, L->w_scales);
         if (L->Vq != L->V) { /* min-max per output neuron: V's rows (one-to-one: one scale) */
             qsnn_weight_quant_cfg vc = L->wq_cfg;
             snprintf(vc.method, sizeof vc.method, "uniform_symmetric");
@@ -381,11 +509,11 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
         qsnn_layer *L = &net->layer[l];
         qsnn_param *p = &list[n++];
         snprintf(p->name, sizeof p->name, "layer%d.weight", l);
-        p->data = L->W, p->grad = L->gW, p->n = (size_t)L->in * L->out, p->learnable = 1;
+        p->data = L->W, p->grad = L->gW, p->n = L->nw, p->learnable = 1;
         if (L->b) {
             p = &list[n++];
             snprintf(p->name, sizeof p->name, "layer%d.bias", l);
-            p->data = L->b, p->grad = L->gb, p->n = (size_t)L->out, p->learnable = 1;
+            p->data = L->b, p->grad = L->gb, p->n = (size_t)L->w_rows, p->learnable = 1;
         }
         p = &list[n++];
         snprintf(p->name, sizeof p->name, "layer%d.beta", l);
@@ -409,7 +537,7 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
             p->data = &L->state_scale, p->grad = &L->g_state_scale, p->n = 1, p->learnable = 1;
         }
         if (L->wq_learned) {
-            const size_t ns = (size_t)qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+            const size_t ns = (size_t)qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
             for (int k = 0; k < L->wq->n_learned; k++) {
                 p = &list[n++];
                 snprintf(p->name, sizeof p->name, "layer%d.weight_%s", l, L->wq->learned_names[k]);
@@ -423,12 +551,12 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
 void qsnn_net_zero_grad(qsnn_net *net) {
     for (int l = 0; l < net->n_layers; l++) {
         qsnn_layer *L = &net->layer[l];
-        memset(L->gW, 0, (size_t)L->in * L->out * sizeof(float));
-        if (L->gb) memset(L->gb, 0, (size_t)L->out * sizeof(float));
+        memset(L->gW, 0, L->nw * sizeof(float));
+        if (L->gb) memset(L->gb, 0, (size_t)L->w_rows * sizeof(float));
         L->g_beta = L->g_theta = L->g_alpha = L->g_state_scale = 0.0f;
         if (L->gV) memset(L->gV, 0, qsnn_layer_nv(L) * sizeof(float));
         if (L->g_wq_learned)
             memset(L->g_wq_learned, 0,
-                   (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->out) * sizeof(float));
+                   (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows) * sizeof(float));
     }
 }

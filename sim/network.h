@@ -9,6 +9,8 @@
 #include "neurons/neuron.h"
 #include "quant/state_quant.h"
 #include "quant/weight_quant.h"
+#include "sim/conv.h"
+#include "sim/layer_spec.h"
 
 #define QSNN_MAX_LAYERS 8
 
@@ -26,8 +28,14 @@ typedef struct qsnn_layer_ints {
 
 typedef struct qsnn_net_cfg {
     int n_inputs;                 /* 784 for 28x28 images */
-    int n_layers;                 /* dense layers, the last one is the output */
-    int sizes[QSNN_MAX_LAYERS];   /* neurons per layer */
+    int n_layers;                 /* layers, the last one is the (dense) output */
+    int sizes[QSNN_MAX_LAYERS];   /* neurons per layer (conv: channels × pooled height × width) */
+    /* model.layers: the hidden layers described one by one (n_specs = n_layers - 1), or 0: model.hidden's
+     * dense layers. in_shape: the input as [channels, height, width] for convolutions (n = 0: one channel,
+     * square). */
+    int n_specs;
+    qsnn_layer_spec spec[QSNN_MAX_LAYERS - 1];
+    qsnn_layer_ints in_shape;
     char neuron[32];              /* registry name of the hidden layers' model, "lif" */
     char output_neuron[32];       /* the output layer's model; "" = the same as neuron ("li": a readout) */
     int recurrent;                /* hidden layers: QSNN_REC_NONE, _FULL (V [N][N]) or _ONE_TO_ONE (V [N]) */
@@ -51,7 +59,12 @@ typedef struct qsnn_net_cfg {
 } qsnn_net_cfg;
 
 typedef struct qsnn_layer {
+    qsnn_layer_kind kind;
+    qsnn_conv_shape conv; /* kind == QSNN_LAYER_CONV: W is [out_c][kh][kw][in_c/groups], states channels-last */
+    float dropout;       /* training: probability of silencing a neuron for a whole sample (all T steps) */
     int in, out;
+    size_t nw;           /* weights: in·out (dense) or the kernel's size (conv) */
+    int w_rows;          /* rows of W as the weight quantizer sees it: out (dense) or out_c (conv) */
     float *W, *b;        /* master weights [out][in] and bias [out] (b NULL without bias) */
     float *bias_fwd;     /* the bias the forward pass adds: b, or its copy on the accumulator grid (integer) */
     float *Wq;           /* forward weights: fake-quantized copy, or W itself when weights are float */
@@ -118,6 +131,9 @@ int qsnn_net_cfg_state_bits(const qsnn_net_cfg *cfg, int l);
 static inline int qsnn_layer_lsq_state(const qsnn_layer *L) {
     return L->sq_cfg.bits > 0 && L->sq_cfg.grid == QSNN_GRID_LSQ;
 }
+/* Fills sizes[] of the model.layers entries (conv: channels × pooled size) from their shapes; entries
+ * whose shape is invalid get 0 (qsnn_net_cfg_check explains). */
+void qsnn_net_cfg_resolve_sizes(qsnn_net_cfg *cfg);
 /* Fractional bits of the input grid in effect: input_bits, or 8 for integer-exact models. */
 int qsnn_net_input_bits(const qsnn_net_cfg *cfg);
 

@@ -9,25 +9,29 @@
 #include "sim/engine.h"
 #include "test_util.h"
 #include "train/loss.h"
+#include "cli/config.h"
 #include <stdio.h>
 
-enum { F = 6, H = 5, C = 3, T = 7, B = 2 };
+enum { F = 6, H = 5, C = 3, T = 7, B = 2, FMAX = 2 * 5 * 5 };
 
 typedef struct problem {
     qsnn_ctx *ctx;
     qsnn_net *net;
     qsnn_workspace *ws;
-    float x[T * B * F];
+    float x[T * B * FMAX];
+    int F; /* inputs in this problem */
     int y[B];
     int x_static;
     const qsnn_loss_ops *loss;
     qsnn_train_cfg tcfg;
     float grad[T * B * C];
     int pred[B];
+    uint64_t dropout_seed;
 } problem;
 
 static double loss_of(problem *p, int backward) {
     cr_assert_eq(qsnn_net_prepare(p->net), QSNN_OK);
+    p->ws->dropout_seed = p->dropout_seed; /* the same masks at every evaluation */
     cr_assert_eq(qsnn_forward(p->net, p->ws, p->x, p->x_static, B), QSNN_OK);
     const qsnn_layer_buf *out = &p->ws->buf[p->net->n_layers - 1];
     double l = p->loss->eval(&p->tcfg, out->S, out->U, T, B, C, p->y, backward ? p->grad : NULL, p->pred);
@@ -53,6 +57,7 @@ static void check_scalar(problem *p, float *v, float analytic, const char *what)
 typedef struct variant {
     qsnn_recurrence rec;
     const char *hidden, *output; /* neuron models; NULL = lif */
+    const char *layers;          /* model.layers (a --set value), inputs 2x5x5; NULL = one dense hidden layer */
 } variant;
 
 static void run_v(qsnn_reset reset, int x_static, const char *loss, variant v) {
@@ -60,7 +65,7 @@ static void run_v(qsnn_reset reset, int x_static, const char *loss, variant v) {
     p->ctx = test_ctx(2);
     qsnn_net_cfg cfg;
     qsnn_net_cfg_default(&cfg);
-    cfg.n_inputs = F, cfg.sizes[0] = H, cfg.sizes[1] = C;
+    cfg.n_inputs = p->F = F, cfg.sizes[0] = H, cfg.sizes[1] = C;
     cfg.neuron_params.surrogate = QSNN_SURR_SOFT;
     cfg.neuron_params.slope = 4.0f;
     cfg.neuron_params.reset = reset;
@@ -70,15 +75,28 @@ static void run_v(qsnn_reset reset, int x_static, const char *loss, variant v) {
     cfg.recurrent = v.rec;
     if (v.hidden) snprintf(cfg.neuron, sizeof cfg.neuron, "%s", v.hidden);
     if (v.output) snprintf(cfg.output_neuron, sizeof cfg.output_neuron, "%s", v.output);
+    if (v.layers) {
+        qsnn_config full;
+        qsnn_config_default(&full);
+        full.model = cfg;
+        char set[512];
+        snprintf(set, sizeof set, "model.layers=%s", v.layers);
+        cr_assert_eq(qsnn_config_set(p->ctx, &full, set), QSNN_OK, "%s", qsnn_last_error(p->ctx));
+        cr_assert_eq(qsnn_config_set(p->ctx, &full, "model.input_shape=[2, 5, 5]"), QSNN_OK);
+        full.model.n_inputs = p->F = FMAX;
+        qsnn_config_resolve(&full);
+        cfg = full.model;
+        p->dropout_seed = 12345;
+    }
     cr_assert_eq(qsnn_net_create(p->ctx, &cfg, &p->net), QSNN_OK, "%s", qsnn_last_error(p->ctx));
     qsnn_net_init(p->net, 7);
-    for (int l = 0; l < 2; l++) /* larger weights: membranes around the threshold */
-        for (int i = 0; i < p->net->layer[l].in * p->net->layer[l].out; i++) p->net->layer[l].W[i] *= 3.0f;
+    for (int l = 0; l < p->net->n_layers; l++) /* larger weights: membranes around the threshold */
+        for (size_t i = 0; i < p->net->layer[l].nw; i++) p->net->layer[l].W[i] *= 3.0f;
     qsnn_layer *L0 = &p->net->layer[0];
     for (size_t i = 0; i < qsnn_layer_nv(L0); i++) /* recurrent weights of either sign, one-to-one too */
         L0->V[i] = 0.8f * (float)(((int)(i * 53) % 17) - 8) / 8.0f;
     cr_assert_eq(qsnn_workspace_create(p->net, B, T, 1, &p->ws), QSNN_OK);
-    for (int i = 0; i < T * B * F; i++) p->x[i] = (float)((i * 37) % 101) / 101.0f;
+    for (int i = 0; i < T * B * p->F; i++) p->x[i] = (float)((i * 37) % 101) / 101.0f;
     p->y[0] = 1, p->y[1] = 2;
     p->x_static = x_static;
     p->loss = qsnn_loss_find(loss);
@@ -125,4 +143,28 @@ Test(grad, recurrent_full_dynamic_zero_mse_count) {
 }
 Test(grad, recurrent_one_to_one_dynamic_ce_count) {
     run_v(QSNN_RESET_SUBTRACT, 0, "ce_count", (variant){.rec = QSNN_REC_ONE_TO_ONE});
+}
+
+/* Convolutions (stride, padding, groups, every pooling), flattened into a dense layer with dropout. */
+Test(grad, conv_max_pool_static_ce_count) {
+    run_v(QSNN_RESET_SUBTRACT, 1, "ce_count",
+          (variant){.layers = "[conv channels=4 kernel=3 padding=1 pool=max:2, dense size=5 dropout=0.3]"});
+}
+Test(grad, conv_avg_sum_pool_dynamic_mse_count) {
+    run_v(QSNN_RESET_ZERO, 0, "mse_count",
+          (variant){.layers = "[conv channels=4 kernel=3 padding=1 groups=2 pool=avg:2, conv channels=4 kernel=1 pool=sum:2]"});
+}
+Test(grad, conv_stride_no_pool_max_membrane) {
+    run_v(QSNN_RESET_SUBTRACT, 0, "ce_max_membrane", (variant){.layers = "[conv channels=3 kernel=3 stride=2]"});
+}
+
+/* Other neuron models inside a network: the engine's handling of several state planes and α. */
+Test(grad, synaptic_hidden_li_readout) {
+    run_v(QSNN_RESET_SUBTRACT, 0, "ce_count", (variant){.hidden = "synaptic", .output = "li"});
+}
+Test(grad, alif_hidden_recurrent) {
+    run_v(QSNN_RESET_SUBTRACT, 1, "ce_count", (variant){.hidden = "alif", .rec = QSNN_REC_FULL});
+}
+Test(grad, conv_two_layers_dynamic_ce_count) {
+    run_v(QSNN_RESET_SUBTRACT, 0, "ce_count", (variant){.layers = "[conv channels=4 kernel=3, conv channels=4 kernel=3]"});
 }

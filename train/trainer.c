@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "core/rng.h"
 #include "core/timer.h"
 #include "datasets/batch.h"
 
@@ -155,7 +156,12 @@ qsnn_status qsnn_train_epoch(qsnn_trainer *tr, int epoch, qsnn_progress_fn progr
         tr->enc->encode(tr->x, B, tr->F, tr->T, tr->seed, (uint64_t)epoch, idx, tr->xenc);
         const float lr = qsnn_schedule_lr(&tr->tcfg, qsnn_optim_steps(tr->opt), total_steps);
         double loss;
+        /* dropout masks keyed by (seed, epoch, batch): the same run whatever the thread count */
+        uint32_t w[4];
+        qsnn_philox(tr->seed, QSNN_STREAM_DROPOUT, ((uint64_t)epoch << 32) + (uint64_t)i, w);
+        tr->ws->dropout_seed = ((uint64_t)w[0] << 32 | w[1]) | 1u;
         qsnn_status st = qsnn_trainer_step(tr, tr->xenc, tr->enc->is_static, tr->y, B, lr, &loss, tr->pred);
+        tr->ws->dropout_seed = 0;
         if (st) return st;
         add_batch(&sum, tr, B, loss);
         if (progress) {

@@ -1,0 +1,169 @@
+/* Alpha neuron (snnTorch "Alpha"): two synaptic currents, excitatory E and inhibitory N.
+ *   R[t] = H(U[t-1] - θ)
+ *   subtract: E[t] = α E[t-1] + I[t] - R[t]·θ         N[t] = β N[t-1] - I[t]
+ *   zero:     E[t] = (1 - R[t]) α E[t-1] + I[t]        N[t] = (1 - R[t]) β N[t-1] - I[t]
+ *   none:     E[t] = α E[t-1] + I[t]                   N[t] = β N[t-1] - I[t]
+ *   U[t] = E[t] + N[t]
+ *   S[t] = H(U[t] - θ)
+ * Evaluated left to right as written: (α E + I) - R θ;  ((1 - R) α) E + I;  β N - I;  ((1 - R) β) N - I.
+ * Quantization in this order: E = Q1(E), N = Q2(N), then U = Q0(E + N) from the quantized currents
+ * (U is stored, so the spike and the next reset read a grid value). Initial E = N = U = 0.
+ * I[t] cancels in U[t]; it reaches U[t+1] as (α - β)·I[t], so the kernel is alpha-shaped (rises, then
+ * decays) only for α > β. That is not enforced (model.alpha, model.beta are the user's).
+ * States: U (0), E (1), N (2). Parameters β, θ, α. LSQ: every quantized state adds its dÛ/ds term
+ * (the grids share the layer's step s). */
+#include <math.h>
+#include "neurons/model_kernel.h"
+
+static inline float lsq_dq(const qsnn_state_quant *q, float x) {
+    const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = x / q->step;
+    return v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
+}
+static inline int is_lsq(const qsnn_state_quant *q) { return q && q->cfg.grid == QSNN_GRID_LSQ; }
+static inline int clipped(const qsnn_state_quant *q, float x) { return q && q->ste_clip && (x < q->lo || x > q->hi); }
+
+/* E[t] and N[t] before quantization. */
+static inline void currents(int reset, float alpha, float beta, float theta, float r, float ep, float np, float in,
+                            float *e, float *nn) {
+    switch (reset) {
+    case QSNN_RESET_SUBTRACT:
+        *e = (alpha * ep + in) - r * theta;
+        *nn = beta * np - in;
+        break;
+    case QSNN_RESET_ZERO:
+        *e = (1.0f - r) * alpha * ep + in;
+        *nn = (1.0f - r) * beta * np - in;
+        break;
+    default:
+        *e = alpha * ep + in;
+        *nn = beta * np - in;
+        break;
+    }
+}
+
+static double alpha_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
+    const float alpha = p->alpha, beta = p->beta, theta = p->theta, k = p->slope;
+    const int reset = p->reset, soft = p->surrogate == QSNN_SURR_SOFT, n = io->n;
+    const qsnn_state_quant *qu = qsnn_io_q(io, 0), *qe = qsnn_io_q(io, 1), *qn = qsnn_io_q(io, 2);
+    const size_t us = io->u_stride, pl = io->plane;
+    double total = 0.0;
+    for (int t = io->t0; t < io->t1; t++) {
+        float count = 0.0f;
+        const float *in = io->cur + (size_t)t * io->i_stride;
+        /* us = 0: the previous row is the current one; each neuron reads its old states before writing */
+        float *Up = io->U + (t ? (size_t)(t - 1) * us : 0), *Ut = io->U + (size_t)t * us;
+        float *St = io->S + (size_t)t * io->stride;
+        for (int j = 0; j < n; j++) {
+            const float up = t ? Up[j] : 0.0f, ep = t ? Up[pl + j] : 0.0f, np = t ? Up[2 * pl + j] : 0.0f;
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(up - theta, soft, k);
+            float e, nn;
+            currents(reset, alpha, beta, theta, r, ep, np, in[j], &e, &nn);
+            if (qe) e = qsnn_state_quant_apply(qe, e);
+            if (qn) nn = qsnn_state_quant_apply(qn, nn);
+            float u = e + nn;
+            if (qu) u = qsnn_state_quant_apply(qu, u);
+            Ut[j] = u;
+            Ut[pl + j] = e;
+            Ut[2 * pl + j] = nn;
+            const float sp = qsnn_spike_fn(u - theta, soft, k);
+            St[j] = sp;
+            count += sp;
+        }
+        total += count;
+    }
+    return total;
+}
+
+static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
+    const float alpha = p->alpha, beta = p->beta, theta = p->theta, k = p->slope;
+    const int reset = p->reset, sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
+    const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
+    const qsnn_state_quant *qu = qsnn_io_q(io, 0), *qe = qsnn_io_q(io, 1), *qn = qsnn_io_q(io, 2);
+    const int lu = pg && is_lsq(qu), le = pg && is_lsq(qe), ln = pg && is_lsq(qn);
+    const size_t us = io->u_stride, pl = io->plane, gs = io->gi_stride;
+    float *gcur = io->gcur;
+    float cu[QSNN_NEURON_BLOCK], ce[QSNN_NEURON_BLOCK], cn[QSNN_NEURON_BLOCK]; /* dL/dstate[t] from t+1 */
+    qsnn_carry_load(io, 0, cu);
+    qsnn_carry_load(io, 1, ce);
+    qsnn_carry_load(io, 2, cn);
+    if (gs == 0 && io->t1 == io->T)
+        for (int j = 0; j < n; j++) gcur[j] = 0.0f;
+    double ga = 0.0, gb = 0.0, gth = 0.0, gsc = 0.0;
+    for (int t = io->t1 - 1; t >= io->t0; t--) {
+        const float *Ut = io->U + (size_t)t * us, *Up = io->U + (t ? (size_t)(t - 1) * us : 0);
+        const float *in = io->cur + (size_t)t * io->i_stride;
+        const float *gSt = io->gS ? io->gS + (size_t)t * io->stride : NULL;
+        const float *gUt = io->gU ? io->gU + (size_t)t * io->stride : NULL;
+        for (int j = 0; j < n; j++) {
+            const float up = t ? Up[j] : 0.0f, ep = t ? Up[pl + j] : 0.0f, np = t ? Up[2 * pl + j] : 0.0f;
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(up - theta, soft, k);
+            float e, nn;
+            currents(reset, alpha, beta, theta, r, ep, np, in[j], &e, &nn);
+            const float usum = Ut[pl + j] + Ut[2 * pl + j]; /* U before quantization */
+            float gu = cu[j], gs_sg = 0.0f;
+            if (gSt) {
+                gs_sg = gSt[j] * qsnn_surr(sid, Ut[j] - theta, k);
+                gu += gs_sg;
+            }
+            if (gUt) gu += gUt[j];
+            if (lu) gsc += (double)gu * lsq_dq(qu, usum);
+            const float gsum = clipped(qu, usum) ? 0.0f : gu;
+            float ge = ce[j] + gsum, gn = cn[j] + gsum;
+            if (le) gsc += (double)ge * lsq_dq(qe, e);
+            if (ln) gsc += (double)gn * lsq_dq(qn, nn);
+            if (clipped(qe, e)) ge = 0.0f;
+            if (clipped(qn, nn)) gn = 0.0f;
+            const float gi = ge - gn;
+            if (gs == 0) gcur[j] += gi;
+            else gcur[(size_t)t * gs + j] = gi;
+            float gr; /* dL/dR[t] */
+            switch (reset) {
+            case QSNN_RESET_SUBTRACT:
+                ce[j] = alpha * ge;
+                cn[j] = beta * gn;
+                gr = -theta * ge;
+                break;
+            case QSNN_RESET_ZERO:
+                ce[j] = (1.0f - r) * alpha * ge;
+                cn[j] = (1.0f - r) * beta * gn;
+                gr = -(alpha * ep) * ge - (beta * np) * gn;
+                break;
+            default:
+                ce[j] = alpha * ge;
+                cn[j] = beta * gn;
+                gr = 0.0f;
+                break;
+            }
+            const float sp = rgrad ? qsnn_surr(sid, up - theta, k) : 0.0f; /* dR/dU[t-1] = -dR/dθ */
+            cu[j] = gr * sp;
+            if (pg) {
+                const float z = reset == QSNN_RESET_ZERO ? 1.0f - r : 1.0f;
+                ga += (double)ge * (z * ep);
+                gb += (double)gn * (z * np);
+                gth += -(double)gr * sp - (double)gs_sg;
+                if (reset == QSNN_RESET_SUBTRACT) gth -= (double)ge * r;
+            }
+        }
+    }
+    qsnn_carry_store(io, 0, cu);
+    qsnn_carry_store(io, 1, ce);
+    qsnn_carry_store(io, 2, cn);
+    if (pg) {
+        pg->alpha += ga;
+        pg->beta += gb;
+        pg->theta += gth;
+        pg->scale += gsc;
+    }
+}
+
+const qsnn_neuron_ops qsnn_neuron_alpha = {
+    .name = "alpha",
+    .n_states = 3,
+    .state_names = {"U", "E", "N"},
+    .quantized = 7u,
+    .params = QSNN_NP_BETA | QSNN_NP_THETA | QSNN_NP_ALPHA,
+    .spiking = 1,
+    .summary = "alpha neuron (snnTorch Alpha): E = alpha E + I, N = beta N - I, U = E + N (needs alpha > beta)",
+    .forward = alpha_forward,
+    .backward = alpha_backward,
+};

@@ -1,0 +1,106 @@
+/* Current-based LIF (snnTorch "Synaptic"), specs/neurons.md:
+ *   J[t] = Q1(α J[t-1] + I[t])
+ *   R[t] = H(U[t-1] - θ)
+ *   U[t] = Q0(β U[t-1] + J[t] - reset term)    (subtract R θ; zero R β U[t-1]; none)
+ *   S[t] = H(U[t] - θ)
+ * States: U (0, the membrane the spike reads), J (1); both quantized, J first, and U integrates the
+ * quantized J. The U part is LIF itself: each step filters the input into J's row, then runs one step
+ * of qsnn_neuron_lif with that row as its input current, so the two models share their arithmetic
+ * (resets, soft mode, reset_grad, clipping, dL/dβ, dL/dθ, LSQ of U) bit for bit. Initial J = U = 0.
+ * LSQ: J's grid shares the layer's step s, so J's dÛ/ds terms are added to pg->scale too. */
+#include <math.h>
+#include "neurons/model_kernel.h"
+
+/* dÛ/ds of an LSQ grid at the pre-quantization value x (the formula of lif.c). */
+static inline float lsq_dq(const qsnn_state_quant *q, float x) {
+    const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = x / q->step;
+    return v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
+}
+
+static double syn_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
+    const float alpha = p->alpha;
+    const qsnn_state_quant *qj = qsnn_io_q(io, 1);
+    const int n = io->n;
+    const size_t us = io->u_stride;
+    float *J = io->U + io->plane;
+    qsnn_neuron_io lio = *io; /* the U part: one LIF step whose input row is J[t] */
+    lio.i_stride = 0;
+    double total = 0.0;
+    for (int t = io->t0; t < io->t1; t++) {
+        const float *in = io->cur + (size_t)t * io->i_stride;
+        const float *Jp = J + (t ? (size_t)(t - 1) * us : 0); /* us = 0: the same row, read before written */
+        float *Jt = J + (size_t)t * us;
+        for (int j = 0; j < n; j++) {
+            const float jp = t ? Jp[j] : 0.0f;
+            const float x = alpha * jp + in[j];
+            Jt[j] = qj ? qsnn_state_quant_apply(qj, x) : x;
+        }
+        lio.cur = Jt;
+        lio.t0 = t;
+        lio.t1 = t + 1;
+        total += qsnn_neuron_lif.forward(p, &lio);
+    }
+    return total;
+}
+
+static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
+    const float alpha = p->alpha;
+    const qsnn_state_quant *qj = qsnn_io_q(io, 1);
+    const int n = io->n, clip = qj && qj->ste_clip, lsq = pg && qj && qj->cfg.grid == QSNN_GRID_LSQ;
+    const size_t us = io->u_stride, gs = io->gi_stride;
+    const float *J = io->U + io->plane;
+    float *gcur = io->gcur;
+    float cj[QSNN_NEURON_BLOCK];   /* dL/dJ[t] from step t+1 */
+    float gju[QSNN_NEURON_BLOCK];  /* dL/dJ[t] through U[t], from the LIF step */
+    float cu_own[QSNN_NEURON_BLOCK];
+    qsnn_carry_load(io, 1, cj);
+    /* LIF keeps U's carry in plane 0 of the carry buffer: the caller's, or ours for whole-range calls */
+    qsnn_neuron_io lio = *io;
+    lio.i_stride = 0;
+    lio.gcur = gju;
+    lio.gi_stride = 0;
+    if (!io->carry) {
+        for (int j = 0; j < n; j++) cu_own[j] = 0.0f;
+        lio.carry = cu_own;
+    }
+    if (gs == 0 && io->t1 == io->T)
+        for (int j = 0; j < n; j++) gcur[j] = 0.0f;
+    double ga = 0.0, gsc = 0.0;
+    for (int t = io->t1 - 1; t >= io->t0; t--) {
+        const float *Jt = J + (size_t)t * us, *Jp = J + (t ? (size_t)(t - 1) * us : 0);
+        const float *in = io->cur + (size_t)t * io->i_stride;
+        for (int j = 0; j < n; j++) gju[j] = 0.0f; /* LIF adds into a summed gcur */
+        lio.cur = Jt;
+        lio.t0 = t;
+        lio.t1 = t + 1;
+        qsnn_neuron_lif.backward(p, &lio, pg);
+        for (int j = 0; j < n; j++) {
+            const float jp = t ? Jp[j] : 0.0f;
+            const float x = alpha * jp + in[j]; /* J[t] before quantization */
+            float g = cj[j] + gju[j];
+            if (lsq) gsc += (double)g * lsq_dq(qj, x);
+            if (clip && (x < qj->lo || x > qj->hi)) g = 0.0f;
+            if (gs == 0) gcur[j] += g;
+            else gcur[(size_t)t * gs + j] = g;
+            cj[j] = alpha * g;
+            if (pg) ga += (double)g * jp;
+        }
+    }
+    qsnn_carry_store(io, 1, cj);
+    if (pg) {
+        pg->alpha += ga;
+        pg->scale += gsc;
+    }
+}
+
+const qsnn_neuron_ops qsnn_neuron_synaptic = {
+    .name = "synaptic",
+    .n_states = 2,
+    .state_names = {"U", "J"},
+    .quantized = 3u,
+    .params = QSNN_NP_BETA | QSNN_NP_THETA | QSNN_NP_ALPHA,
+    .spiking = 1,
+    .summary = "current-based LIF (snnTorch Synaptic): J = alpha J + I, U = beta U + J - reset",
+    .forward = syn_forward,
+    .backward = syn_backward,
+};
