@@ -667,3 +667,71 @@ Test(config, print_keys_lists_every_key_aligned) {
     cr_expect_eq(strstr(l1, " int ") - l1, strstr(l2, " bool ") - l2);
     free(text);
 }
+
+/* ---- model.layers ------------------------------------------------------------------------------ */
+
+Test(config, layers_round_trip_and_sizes) {
+    static const char *const sets[] = {
+        "model.layers=[conv channels=6 kernel=5 pool=max:2, \"conv channels=8 kernel=3 padding=1 groups=2 "
+        "stride=1 pool=avg:2 neuron=synaptic\", dense size=40 dropout=0.25]",
+        "model.input_shape=[1, 28, 28]", "model.output_neuron=li", "model.alpha=0.8", "model.learn_alpha=true",
+    };
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        cr_assert_eq(qsnn_config_set(ctx, &cfg, sets[i]), QSNN_OK, "%s: %s", sets[i], err());
+    qsnn_config_resolve(&cfg);
+    cr_assert_eq(qsnn_config_check(ctx, &cfg), QSNN_OK, "%s", err());
+    const qsnn_net_cfg *m = &cfg.model;
+    cr_expect_eq(m->n_layers, 4);
+    cr_expect_eq(m->sizes[0], 6 * 12 * 12, "28 - 5 + 1 = 24, pooled 12");
+    cr_expect_eq(m->sizes[1], 8 * 6 * 6, "padding 1 keeps 12, pooled 6");
+    cr_expect_eq(m->sizes[2], 40);
+    cr_expect_eq(m->sizes[3], 10, "model.outputs is kept");
+    cr_expect_str_eq(m->spec[1].neuron, "synaptic");
+    cr_expect_float_eq(m->spec[2].dropout, 0.25f, 0);
+    char *yaml = NULL;
+    cr_assert_eq(qsnn_config_dump(ctx, &cfg, &yaml), QSNN_OK, "%s", err());
+    cr_expect(strstr(yaml, "\"conv channels=8 kernel=3 padding=1 groups=2 pool=avg:2 neuron=synaptic\"") != NULL,
+              "canonical line (stride 1 left out):\n%s", yaml);
+    qsnn_config back;
+    memset(&back, 0, sizeof back);
+    cr_assert_eq(qsnn_config_load_string(ctx, &back, yaml, "dump"), QSNN_OK, "%s\n%s", err(), yaml);
+    qsnn_config_resolve(&back);
+    cr_expect_eq(memcmp(&back, &cfg, sizeof cfg), 0, "round trip differs:\n%s", yaml);
+    qsnn_free(ctx, yaml);
+    /* model.hidden given later replaces the layer list */
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "model.hidden=[100]"), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.n_specs, 0);
+    cr_expect_eq(cfg.model.n_layers, 2);
+}
+
+Test(config, layers_errors_name_the_entry) {
+    cr_assert_neq(qsnn_config_load_string(ctx, &cfg,
+                                          "model:\n  layers:\n    - \"conv channels=4\"\n    - \"conv chanels=3\"\n",
+                                          "l.yaml"),
+                  QSNN_OK);
+    assert_msg_has("l.yaml:2: model.layers: entry 2 'conv chanels=3': unknown option 'chanels' for a conv layer");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "model.layers=[pool size=2]"), QSNN_OK);
+    assert_msg_has("unknown layer type 'pool' (known: conv, dense)");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "model.layers=[conv channels=4 pool=max]"), QSNN_OK);
+    assert_msg_has("pool=max: expected none, max:K, avg:K or sum:K");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "model.layers=[dense size=10 dropout=1]"), QSNN_OK);
+    assert_msg_has("dropout=1: must be in [0, 1)");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "model.layers=[dense]"), QSNN_OK);
+    assert_msg_has("a dense layer needs size=N");
+    /* shapes are checked with the model: the layer and its input are named */
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "model.layers=[conv channels=4 kernel=5 pool=max:2, conv channels=4 "
+                                            "kernel=13]"),
+                 QSNN_OK, "%s", err());
+    qsnn_config_resolve(&cfg);
+    cr_assert_neq(qsnn_config_check(ctx, &cfg), QSNN_OK);
+    assert_msg_has("model.layers[1] (input 4x12x12): conv: kernel 13x13");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "model.layers=[dense size=10, conv channels=4]"), QSNN_OK, "%s", err());
+    qsnn_config_resolve(&cfg);
+    cr_assert_neq(qsnn_config_check(ctx, &cfg), QSNN_OK);
+    assert_msg_has("model.layers[1] (conv) follows a dense layer");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "model.layers=[conv channels=4]"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "model.input_shape=[2, 28, 28]"), QSNN_OK, "%s", err());
+    qsnn_config_resolve(&cfg);
+    cr_assert_neq(qsnn_config_check(ctx, &cfg), QSNN_OK);
+    assert_msg_has("model.input_shape [2, 28, 28] has 1568 values, model.inputs is 784");
+}
