@@ -152,20 +152,21 @@ void qsnn_conv_backward(const qsnn_conv_shape *s, const float *W, const float *x
     const int G = s->groups, icg = s->in_c / G, ocg = s->out_c / G, Kg = s->kh * s->kw * icg;
     const int M = (rows > 0 ? rows : 0) * s->out_h * s->out_w, lda = s->kh * s->kw * s->in_c;
     if (M == 0) {
-        memset(gW, 0, qsnn_conv_weight_count(s) * sizeof(float));
+        if (gW) memset(gW, 0, qsnn_conv_weight_count(s) * sizeof(float));
         if (gbias) memset(gbias, 0, (size_t)s->out_c * sizeof(float));
         return;
     }
     const int pointwise = conv_pointwise(s);
-    const float *A = x;
-    if (!pointwise) {
-        im2row(s, x, rows, col);
-        A = col;
+    if (gW) { /* gW_g[ocg][Kg] = gy_gᵀ · col_g: K = rows·positions, never split, so thread-count independent */
+        const float *A = x;
+        if (!pointwise) {
+            im2row(s, x, rows, col);
+            A = col;
+        }
+        for (int g = 0; g < G; g++)
+            qsnn_sgemm(CblasTrans, CblasNoTrans, ocg, Kg, M, 1.0f, gy + (size_t)g * ocg, s->out_c,
+                       A + (size_t)g * Kg, lda, 0.0f, gW + (size_t)g * ocg * Kg, Kg);
     }
-    /* gW_g[ocg][Kg] = gy_gᵀ · col_g: K = rows·positions, never split, so thread-count independent */
-    for (int g = 0; g < G; g++)
-        qsnn_sgemm(CblasTrans, CblasNoTrans, ocg, Kg, M, 1.0f, gy + (size_t)g * ocg, s->out_c, A + (size_t)g * Kg, lda,
-                   0.0f, gW + (size_t)g * ocg * Kg, Kg);
     if (gbias) { /* threads own channel blocks; each sum runs over m in order, in double (M can be millions) */
         enum { CB = 16 };
         const int nb = (s->out_c + CB - 1) / CB;

@@ -43,8 +43,9 @@ size_t qsnn_conv_weight_count(const qsnn_conv_shape *s);
 void qsnn_conv_forward(const qsnn_conv_shape *s, const float *W, const float *bias, const float *x, int rows,
                        float *col, float *y);
 
-/* Given gy (shape of y): gW (overwritten), gbias (overwritten; may be NULL) and gx (overwritten; may be
- * NULL, the first layer needs no input gradient). col: workspace, its contents are clobbered. */
+/* Given gy (shape of y): gW (overwritten; may be NULL when another path computes it), gbias (overwritten;
+ * may be NULL) and gx (overwritten; may be NULL, the first layer needs no input gradient). col: workspace,
+ * its contents are clobbered. */
 void qsnn_conv_backward(const qsnn_conv_shape *s, const float *W, const float *x, const float *gy, int rows,
                         float *col, float *gW, float *gbias, float *gx);
 
@@ -61,5 +62,22 @@ void qsnn_conv_forward_ref(const qsnn_conv_shape *s, const float *W, const float
                            float *y);
 void qsnn_conv_backward_ref(const qsnn_conv_shape *s, const float *W, const float *x, const float *gy, int rows,
                             float *gW, float *gbias, float *gx);
+
+/* Spike-driven twins for binary inputs (sim/conv_spikes.c): they visit only the nonzero inputs, and
+ * every nonzero entry counts as 1. Rows are independent; results do not depend on the thread count. */
+
+/* y = conv(x) + bias (bias may be NULL) for x whose entries are 0 or 1 (spikes): for every input element
+ * that is 1, adds its weight slice to the outputs whose receptive field holds it. Equals
+ * qsnn_conv_forward up to the order of the sums (adding w equals adding 1·w bit for bit).
+ * wt: workspace of qsnn_conv_spikes_wt_floats (the transposed weights, rewritten on every call). */
+void qsnn_conv_forward_spikes(const qsnn_conv_shape *s, const float *W, const float *bias, const float *x,
+                              int rows, float *wt, float *y);
+/* gW (overwritten) and gbias (overwritten, may be NULL) for binary x, visiting only the inputs that
+ * fired. part: workspace of qsnn_conv_spikes_part_floats (a partial gW per fixed row chunk, summed in
+ * chunk order). */
+void qsnn_conv_weight_grad_spikes(const qsnn_conv_shape *s, const float *x, const float *gy, int rows,
+                                  float *part, float *gW, float *gbias);
+size_t qsnn_conv_spikes_wt_floats(const qsnn_conv_shape *s);   /* = qsnn_conv_weight_count */
+size_t qsnn_conv_spikes_part_floats(const qsnn_conv_shape *s); /* = 16 · qsnn_conv_weight_count */
 
 #endif

@@ -23,10 +23,20 @@ static size_t conv_y_floats(const qsnn_conv_shape *s) { return (size_t)s->out_h 
  * have a constant trip count and vectorize. */
 static int sparse_pad(int out) { return (out + 15) & ~15; }
 
-static int use_sparse(const qsnn_net *net, int l) {
+/* Whether layer l reads binary spikes (0 or 1): the spike-driven kernels rely on it. */
+static int binary_input(const qsnn_net *net, int l) {
     return l > 0 && net->layer[l - 1].ops->spiking && net->layer[l - 1].dropout == 0.0f &&
-           net->layer[l].kind == QSNN_LAYER_DENSE && net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN &&
-           net->cfg.neuron_params.surrogate != QSNN_SURR_SOFT;
+           net->layer[l - 1].np.surrogate != QSNN_SURR_SOFT;
+}
+
+/* Convolutions over spikes add the weights of the inputs that fired (sim/conv_spikes.c). */
+static int conv_spiking(const qsnn_net *net, int l) {
+    return net->layer[l].kind == QSNN_LAYER_CONV && binary_input(net, l);
+}
+
+static int use_sparse(const qsnn_net *net, int l) {
+    return binary_input(net, l) && net->layer[l].kind == QSNN_LAYER_DENSE &&
+           net->layer[l].out <= QSNN_SPARSE_MAX_OUT && net->layer[l].in <= QSNN_SPARSE_MAX_IN;
 }
 
 qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qsnn_workspace **out) {
@@ -61,6 +71,9 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
         const size_t c = qsnn_conv_col_floats(&L->conv, (size_t)ch < rows ? ch : (int)rows);
         if (c > col) col = c;
         if (L->nw + L->w_rows > gwc) gwc = L->nw + L->w_rows;
+        if (conv_spiking(net, l))
+            bytes += qsnn_arena_round(qsnn_conv_spikes_wt_floats(&L->conv) * sizeof(float)) +
+                     (train ? qsnn_arena_round(qsnn_conv_spikes_part_floats(&L->conv) * sizeof(float)) : 0);
         if (L->conv.pool) {
             bytes += qsnn_arena_round(rows * conv_y_floats(&L->conv) * sizeof(float));
             if (L->conv.pool == QSNN_POOL_MAX) bytes += qsnn_arena_round(rows * L->out);
@@ -107,6 +120,10 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
         qsnn_layer_buf *b = &ws->buf[l];
         const size_t rows = (size_t)T * max_B;
         if (L->dropout > 0.0f && train) b->drop = qsnn_arena_alloc(ws->arena, (size_t)max_B * L->out * sizeof(float));
+        if (conv_spiking(net, l)) {
+            b->wt = qsnn_arena_alloc(ws->arena, qsnn_conv_spikes_wt_floats(&L->conv) * sizeof(float));
+            if (train) b->gw_part = qsnn_arena_alloc(ws->arena, qsnn_conv_spikes_part_floats(&L->conv) * sizeof(float));
+        }
         if (L->kind == QSNN_LAYER_CONV && L->conv.pool) {
             b->conv_y = qsnn_arena_alloc(ws->arena, rows * conv_y_floats(&L->conv) * sizeof(float));
             if (L->conv.pool == QSNN_POOL_MAX) b->argmax = qsnn_arena_alloc(ws->arena, rows * L->out);
@@ -114,6 +131,10 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     }
     *out = ws;
     return QSNN_OK;
+}
+
+void qsnn_workspace_dense_only(qsnn_workspace *ws) {
+    for (int l = 0; l < QSNN_MAX_LAYERS; l++) ws->buf[l].wt = ws->buf[l].gw_part = NULL;
 }
 
 void qsnn_workspace_destroy(qsnn_workspace **pws) {
@@ -224,9 +245,13 @@ static void conv_forward(const qsnn_layer *L, qsnn_layer_buf *b, float *col, con
     const int ch = conv_chunk(s);
     const size_t in = (size_t)L->in, ny = conv_y_floats(s);
     float *y = s->pool ? b->conv_y : b->cur;
-    for (int r0 = 0; r0 < rows; r0 += ch) {
-        const int nr = rows - r0 < ch ? rows - r0 : ch;
-        qsnn_conv_forward(s, L->Wq, L->bias_fwd, X + (size_t)r0 * in, nr, col, y + (size_t)r0 * ny);
+    if (b->wt) { /* binary input */
+        qsnn_conv_forward_spikes(s, L->Wq, L->bias_fwd, X, rows, b->wt, y);
+    } else {
+        for (int r0 = 0; r0 < rows; r0 += ch) {
+            const int nr = rows - r0 < ch ? rows - r0 : ch;
+            qsnn_conv_forward(s, L->Wq, L->bias_fwd, X + (size_t)r0 * in, nr, col, y + (size_t)r0 * ny);
+        }
     }
     if (s->pool) qsnn_pool_forward(s, b->conv_y, rows, b->cur, b->argmax);
 }
@@ -241,6 +266,15 @@ static void conv_backward(qsnn_layer *L, qsnn_layer_buf *b, float *col, float *g
     if (s->pool) {
         qsnn_pool_backward(s, b->gcur, b->argmax, rows, b->conv_y); /* the conv output is not needed any more */
         gy = b->conv_y;
+    }
+    if (b->gw_part) { /* binary input: gW visits the inputs that fired; gX stays a product */
+        qsnn_conv_weight_grad_spikes(s, X, gy, rows, b->gw_part, L->gW, L->gb);
+        for (int r0 = 0; gX && r0 < rows; r0 += ch) {
+            const int nr = rows - r0 < ch ? rows - r0 : ch;
+            qsnn_conv_backward(s, L->Wq, X + (size_t)r0 * in, gy + (size_t)r0 * ny, nr, col, NULL, NULL,
+                               gX + (size_t)r0 * in);
+        }
+        return;
     }
     for (int r0 = 0; r0 < rows; r0 += ch) {
         const int nr = rows - r0 < ch ? rows - r0 : ch;

@@ -55,6 +55,8 @@ typedef struct qsnn_workspace {
 
 qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qsnn_workspace **out);
 void qsnn_workspace_destroy(qsnn_workspace **ws);
+/* Turns the spike-driven paths off (their sgemm twins run instead): for tests that compare the two. */
+void qsnn_workspace_dense_only(qsnn_workspace *ws);
 
 /* x: [B][n_inputs] when x_static (the same input at every step), else [T][B][n_inputs].
  * x must stay valid until qsnn_backward returns. */

@@ -71,14 +71,23 @@ int qsnn_layer_spec_parse(const char *text, qsnn_layer_spec *out, char *err, siz
             const double d = strtod(v, &end);
             if (end == v || *end || !(d >= 0.0 && d < 1.0)) return fail(err, n, "dropout=%s: must be in [0, 1)", v);
             s.dropout = (float)d;
+        } else if (!strcmp(k, "surrogate")) {
+            const qsnn_surrogate *sg = qsnn_surrogate_find(v);
+            if (!sg) return fail(err, n, "surrogate=%s: unknown (known: %s)", v, qsnn_surrogate_names());
+            s.surrogate = (int)sg->id + 1;
+        } else if (!strcmp(k, "slope")) {
+            char *end;
+            const double d = strtod(v, &end);
+            if (end == v || *end || !(d > 0.0) || !isfinite(d)) return fail(err, n, "slope=%s: must be > 0", v);
+            s.slope = (float)d;
         } else if (!strcmp(k, "neuron")) {
             if (strlen(v) >= sizeof s.neuron || !qsnn_neuron_find(v))
                 return fail(err, n, "neuron=%s: unknown (known: %s)", v, qsnn_neuron_names());
             strcpy(s.neuron, v);
         } else {
             return fail(err, n, "unknown option '%s' for a %s layer (known: %s)", k, conv ? "conv" : "dense",
-                        conv ? "channels, kernel, stride, padding, groups, pool, neuron, dropout"
-                             : "size, neuron, dropout");
+                        conv ? "channels, kernel, stride, padding, groups, pool, neuron, dropout, surrogate, slope"
+                             : "size, neuron, dropout, surrogate, slope");
         }
         if (bad) return fail(err, n, "%s=%s: not an integer in range", k, v);
     }
@@ -103,5 +112,7 @@ void qsnn_layer_spec_format(const qsnn_layer_spec *s, char *buf, size_t n) {
     }
     if (s->neuron[0]) PUT(" neuron=%s", s->neuron);
     if (s->dropout > 0.0f) PUT(" dropout=%.9g", (double)s->dropout);
+    if (s->surrogate) PUT(" surrogate=%s", qsnn_surrogate_get((qsnn_surrogate_id)(s->surrogate - 1))->name);
+    if (s->slope > 0.0f) PUT(" slope=%.9g", (double)s->slope);
 #undef PUT
 }

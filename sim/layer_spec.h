@@ -3,7 +3,8 @@
  * i.e. the layer type, then key=value options (any order). Conv options: channels (required), kernel
  * (3), stride (1), padding (0), groups (1), pool (none | max:K | avg:K | sum:K); dense: size (required);
  * both: neuron (registry name, default model.neuron), dropout (probability in [0, 1), the mask fixed
- * across time steps). */
+ * across time steps), surrogate (name, default model.surrogate) and slope (> 0, default: the
+ * surrogate's own). */
 #ifndef QSNN_SIM_LAYER_SPEC_H
 #define QSNN_SIM_LAYER_SPEC_H
 
@@ -18,6 +19,8 @@ typedef struct qsnn_layer_spec {
     int pool, pool_size; /* qsnn_pool_kind (sim/conv.h) and its window */
     float dropout;
     char neuron[32]; /* "" = model.neuron */
+    int surrogate;   /* qsnn_surrogate_id + 1; 0 = model.surrogate */
+    float slope;     /* 0 = the surrogate's default (or model.surrogate_slope when the surrogate is not set) */
 } qsnn_layer_spec;
 
 /* Strict parse; on failure returns -1 with a reason naming the option in err. */

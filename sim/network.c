@@ -466,6 +466,14 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         L->beta = L->beta < 0.0f ? 0.0f : (L->beta > 1.0f ? 1.0f : L->beta);
         L->alpha = L->alpha < 0.0f ? 0.0f : (L->alpha > 1.0f ? 1.0f : L->alpha);
         L->np = net->cfg.neuron_params;
+        if (l < net->cfg.n_specs) { /* the layer's own surrogate */
+            const qsnn_layer_spec *sp = &net->cfg.spec[l];
+            if (sp->surrogate) {
+                L->np.surrogate = (qsnn_surrogate_id)(sp->surrogate - 1);
+                L->np.slope = qsnn_surrogate_get(L->np.surrogate)->default_slope;
+            }
+            if (sp->slope > 0.0f) L->np.slope = sp->slope;
+        }
         L->np.beta = L->beta;
         L->np.theta = L->theta;
         L->np.alpha = L->alpha;

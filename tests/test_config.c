@@ -673,7 +673,7 @@ Test(config, print_keys_lists_every_key_aligned) {
 Test(config, layers_round_trip_and_sizes) {
     static const char *const sets[] = {
         "model.layers=[conv channels=6 kernel=5 pool=max:2, \"conv channels=8 kernel=3 padding=1 groups=2 "
-        "stride=1 pool=avg:2 neuron=synaptic\", dense size=40 dropout=0.25]",
+        "stride=1 pool=avg:2 neuron=synaptic\", dense size=40 dropout=0.25 surrogate=sigmoid slope=7.5]",
         "model.input_shape=[1, 28, 28]", "model.output_neuron=li", "model.alpha=0.8", "model.learn_alpha=true",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)

@@ -268,6 +268,33 @@ Test(surrogate, network_selects_the_surrogate) {
     qsnn_ctx_destroy(&ctx);
 }
 
+/* model.layers picks a surrogate per layer: the layer's kernels read its own choice, the others keep
+ * model.surrogate; slope= overrides the chosen surrogate's default. */
+Test(surrogate, per_layer_selection) {
+    qsnn_ctx *ctx = test_ctx(1);
+    qsnn_config c;
+    qsnn_config_default(&c);
+    cr_assert_eq(qsnn_config_set(ctx, &c, "model.layers=[dense size=8 surrogate=fast_sigmoid, dense size=6 "
+                                          "surrogate=exponential slope=0.25, dense size=4]"),
+                 QSNN_OK, "%s", qsnn_last_error(ctx));
+    qsnn_config_resolve(&c);
+    cr_assert_eq(qsnn_config_check(ctx, &c), QSNN_OK, "%s", qsnn_last_error(ctx));
+    qsnn_net *net = NULL;
+    cr_assert_eq(qsnn_net_create(ctx, &c.model, &net), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_expect_eq(net->layer[0].np.surrogate, QSNN_SURR_FAST_SIGMOID);
+    cr_expect_eq(net->layer[0].np.slope, 25.0f, "the surrogate's own default slope");
+    cr_expect_eq(net->layer[1].np.surrogate, QSNN_SURR_EXPONENTIAL);
+    cr_expect_eq(net->layer[1].np.slope, 0.25f);
+    cr_expect_eq(net->layer[2].np.surrogate, QSNN_SURR_ARCTAN, "no option: model.surrogate");
+    cr_expect_eq(net->layer[3].np.surrogate, QSNN_SURR_ARCTAN, "the output layer: model.surrogate");
+    cr_expect_eq(net->layer[3].np.slope, 2.0f);
+    qsnn_net_destroy(&net);
+    cr_expect_neq(qsnn_config_set(ctx, &c, "model.layers=[dense size=8 surrogate=tanh]"), QSNN_OK);
+    cr_expect(strstr(qsnn_last_error(ctx), "surrogate=tanh: unknown (known: arctan") != NULL, "%s",
+              qsnn_last_error(ctx));
+    qsnn_ctx_destroy(&ctx);
+}
+
 /* ---- configuration -------------------------------------------------------------------------- */
 
 Test(surrogate, config_superspike_default_slope) {

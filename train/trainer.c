@@ -105,12 +105,21 @@ qsnn_status qsnn_trainer_step(qsnn_trainer *tr, const float *x, int x_static, co
                               double *loss, int *pred) {
     qsnn_status st = qsnn_net_prepare(tr->net);
     if (st) return st;
-    if ((st = qsnn_forward(tr->net, tr->ws, x, x_static, B))) return st;
-    const double l = tr->loss->eval(&tr->tcfg, output_S(tr), output_U(tr), tr->T, B, tr->C, y, tr->grad, pred);
-    if (!isfinite(l)) return qsnn_fail(tr->ctx, QSNN_ERR_NUMERIC, "training diverged: the loss is %g", l);
-    if ((st = qsnn_backward(tr->net, tr->ws, tr->loss->uses_membrane ? NULL : tr->grad,
-                            tr->loss->uses_membrane ? tr->grad : NULL)))
-        return st;
+    /* dropout masks keyed by (seed, optimizer step): the same run whatever the thread count, and a
+     * resumed run continues the sequence; evaluation (seed 0) runs without dropout */
+    uint32_t w[4];
+    qsnn_philox(tr->seed, QSNN_STREAM_DROPOUT, (uint64_t)qsnn_optim_steps(tr->opt), w);
+    tr->ws->dropout_seed = ((uint64_t)w[0] << 32 | w[1]) | 1u;
+    double l = 0.0;
+    if (!(st = qsnn_forward(tr->net, tr->ws, x, x_static, B))) {
+        l = tr->loss->eval(&tr->tcfg, output_S(tr), output_U(tr), tr->T, B, tr->C, y, tr->grad, pred);
+        if (!isfinite(l)) st = qsnn_fail(tr->ctx, QSNN_ERR_NUMERIC, "training diverged: the loss is %g", l);
+    }
+    if (!st)
+        st = qsnn_backward(tr->net, tr->ws, tr->loss->uses_membrane ? NULL : tr->grad,
+                           tr->loss->uses_membrane ? tr->grad : NULL);
+    tr->ws->dropout_seed = 0;
+    if (st) return st;
     qsnn_optim_step(tr->opt, lr);
     *loss = l;
     return QSNN_OK;
@@ -156,12 +165,7 @@ qsnn_status qsnn_train_epoch(qsnn_trainer *tr, int epoch, qsnn_progress_fn progr
         tr->enc->encode(tr->x, B, tr->F, tr->T, tr->seed, (uint64_t)epoch, idx, tr->xenc);
         const float lr = qsnn_schedule_lr(&tr->tcfg, qsnn_optim_steps(tr->opt), total_steps);
         double loss;
-        /* dropout masks keyed by (seed, epoch, batch): the same run whatever the thread count */
-        uint32_t w[4];
-        qsnn_philox(tr->seed, QSNN_STREAM_DROPOUT, ((uint64_t)epoch << 32) + (uint64_t)i, w);
-        tr->ws->dropout_seed = ((uint64_t)w[0] << 32 | w[1]) | 1u;
         qsnn_status st = qsnn_trainer_step(tr, tr->xenc, tr->enc->is_static, tr->y, B, lr, &loss, tr->pred);
-        tr->ws->dropout_seed = 0;
         if (st) return st;
         add_batch(&sum, tr, B, loss);
         if (progress) {
