@@ -13,10 +13,6 @@
 #include <math.h>
 #include "neurons/model_kernel.h"
 
-static inline float lsq_dq(const qsnn_state_quant *q, float x) {
-    const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = x / q->step;
-    return v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
-}
 
 static inline float integrate(int reset, float beta, float theta, float up, float in, float r) {
     switch (reset) {
@@ -87,7 +83,7 @@ static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
                 gu += gs_sg;
             }
             if (gUt) gu += gUt[j];
-            if (lsq) gsc += (double)gu * lsq_dq(q, pre);
+            if (lsq) gsc += (double)gu * qsnn_lsq_dq(q, pre);
             const float gp = clip && (pre < q->lo || pre > q->hi) ? 0.0f : gu; /* dL/d(U[t] before Q) */
             if (gs == 0) gcur[j] += gp;
             else gcur[(size_t)t * gs + j] = gp;

@@ -15,12 +15,6 @@
 #include <math.h>
 #include "neurons/model_kernel.h"
 
-static inline float lsq_dq(const qsnn_state_quant *q, float x) {
-    const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = x / q->step;
-    return v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
-}
-static inline int is_lsq(const qsnn_state_quant *q) { return q && q->cfg.grid == QSNN_GRID_LSQ; }
-static inline int clipped(const qsnn_state_quant *q, float x) { return q && q->ste_clip && (x < q->lo || x > q->hi); }
 
 /* E[t] and N[t] before quantization. */
 static inline void currents(int reset, float alpha, float beta, float theta, float r, float ep, float np, float in,
@@ -79,7 +73,7 @@ static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
     const int reset = p->reset, sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
     const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     const qsnn_state_quant *qu = qsnn_io_q(io, 0), *qe = qsnn_io_q(io, 1), *qn = qsnn_io_q(io, 2);
-    const int lu = pg && is_lsq(qu), le = pg && is_lsq(qe), ln = pg && is_lsq(qn);
+    const int lu = pg && qsnn_q_is_lsq(qu), le = pg && qsnn_q_is_lsq(qe), ln = pg && qsnn_q_is_lsq(qn);
     const size_t us = io->u_stride, pl = io->plane, gs = io->gi_stride;
     float *gcur = io->gcur;
     float cu[QSNN_NEURON_BLOCK], ce[QSNN_NEURON_BLOCK], cn[QSNN_NEURON_BLOCK]; /* dL/dstate[t] from t+1 */
@@ -106,13 +100,13 @@ static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
                 gu += gs_sg;
             }
             if (gUt) gu += gUt[j];
-            if (lu) gsc += (double)gu * lsq_dq(qu, usum);
-            const float gsum = clipped(qu, usum) ? 0.0f : gu;
+            if (lu) gsc += (double)gu * qsnn_lsq_dq(qu, usum);
+            const float gsum = qsnn_q_clipped(qu, usum) ? 0.0f : gu;
             float ge = ce[j] + gsum, gn = cn[j] + gsum;
-            if (le) gsc += (double)ge * lsq_dq(qe, e);
-            if (ln) gsc += (double)gn * lsq_dq(qn, nn);
-            if (clipped(qe, e)) ge = 0.0f;
-            if (clipped(qn, nn)) gn = 0.0f;
+            if (le) gsc += (double)ge * qsnn_lsq_dq(qe, e);
+            if (ln) gsc += (double)gn * qsnn_lsq_dq(qn, nn);
+            if (qsnn_q_clipped(qe, e)) ge = 0.0f;
+            if (qsnn_q_clipped(qn, nn)) gn = 0.0f;
             const float gi = ge - gn;
             if (gs == 0) gcur[j] += gi;
             else gcur[(size_t)t * gs + j] = gi;

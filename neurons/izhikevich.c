@@ -20,12 +20,6 @@
 #include <math.h>
 #include "neurons/model_kernel.h"
 
-static inline float lsq_dq(const qsnn_state_quant *q, float x) {
-    const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = x / q->step;
-    return v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
-}
-static inline int is_lsq(const qsnn_state_quant *q) { return q && q->cfg.grid == QSNN_GRID_LSQ; }
-static inline int clipped(const qsnn_state_quant *q, float x) { return q && q->ste_clip && (x < q->lo || x > q->hi); }
 
 static inline float izh_f(float x, float u0, float in) { return (((0.04f * (x * x) + 5.0f * x) + 140.0f) - u0) + in; }
 
@@ -81,7 +75,7 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     const int sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
     const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     const qsnn_state_quant *qv = qsnn_io_q(io, 0), *qu = qsnn_io_q(io, 1);
-    const int lv = pg && is_lsq(qv), lu = pg && is_lsq(qu);
+    const int lv = pg && qsnn_q_is_lsq(qv), lu = pg && qsnn_q_is_lsq(qu);
     const size_t us = io->u_stride, pl = io->plane, gs = io->gi_stride;
     float *gcur = io->gcur;
     float cv[QSNN_NEURON_BLOCK], cu[QSNN_NEURON_BLOCK]; /* dL/dv[t], dL/du[t] from step t+1 */
@@ -108,13 +102,13 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
             }
             if (gUt) gv += gUt[j];
             float gu2 = cu[j];
-            if (lu) gsc += (double)gu2 * lsq_dq(qu, u2);
-            if (clipped(qu, u2)) gu2 = 0.0f;
+            if (lu) gsc += (double)gu2 * qsnn_lsq_dq(qu, u2);
+            if (qsnn_q_clipped(qu, u2)) gu2 = 0.0f;
             /* u2 = u0 + a (b v - u0) */
             gv += (gu2 * a) * b;
             float gu0 = gu2 * (1.0f - a);
-            if (lv) gsc += (double)gv * lsq_dq(qv, m.v2);
-            const float gv2 = clipped(qv, m.v2) ? 0.0f : gv;
+            if (lv) gsc += (double)gv * qsnn_lsq_dq(qv, m.v2);
+            const float gv2 = qsnn_q_clipped(qv, m.v2) ? 0.0f : gv;
             /* v2 = v1 + 0.5 f(v1), f' = 0.08 v + 5, df/du0 = -1, df/dI = 1 */
             const float gv1 = gv2 * (1.0f + 0.5f * (0.08f * m.v1 + 5.0f));
             const float gv0 = gv1 * (1.0f + 0.5f * (0.08f * m.v0 + 5.0f));

@@ -34,6 +34,18 @@ static inline void qsnn_carry_store(const qsnn_neuron_io *io, int s, const float
         for (int j = 0; j < io->n; j++) io->carry[(size_t)s * io->n + j] = c[j];
 }
 
+/* dÛ/ds of a learned-step (lsq) grid at the pre-quantization value x: round(x/s) - x/s inside the
+ * range, the clipped code outside. */
+static inline float qsnn_lsq_dq(const qsnn_state_quant *q, float x) {
+    const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = x / q->step;
+    return v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
+}
+static inline int qsnn_q_is_lsq(const qsnn_state_quant *q) { return q && q->cfg.grid == QSNN_GRID_LSQ; }
+/* Whether the straight-through estimator zeroes the gradient at x (ste_clip, outside the range). */
+static inline int qsnn_q_clipped(const qsnn_state_quant *q, float x) {
+    return q && q->ste_clip && (x < q->lo || x > q->hi);
+}
+
 /* The state quantizer of state s, or NULL. */
 static inline const qsnn_state_quant *qsnn_io_q(const qsnn_neuron_io *io, int s) {
     const qsnn_state_quant *q = io->q[s];

@@ -12,10 +12,6 @@
 #include "neurons/model_kernel.h"
 
 /* dÛ/ds of an LSQ grid at the pre-quantization value x (the formula of lif.c). */
-static inline float lsq_dq(const qsnn_state_quant *q, float x) {
-    const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = x / q->step;
-    return v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
-}
 
 static double syn_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
     const float alpha = p->alpha;
@@ -78,7 +74,7 @@ static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
             const float jp = t ? Jp[j] : 0.0f;
             const float x = alpha * jp + in[j]; /* J[t] before quantization */
             float g = cj[j] + gju[j];
-            if (lsq) gsc += (double)g * lsq_dq(qj, x);
+            if (lsq) gsc += (double)g * qsnn_lsq_dq(qj, x);
             if (clip && (x < qj->lo || x > qj->hi)) g = 0.0f;
             if (gs == 0) gcur[j] += g;
             else gcur[(size_t)t * gs + j] = g;
