@@ -59,7 +59,8 @@ const qsnn_config_key qsnn_config_keys[] = {
     KEY("model.layers", QSNN_KEY_LAYERS, model.spec, ANY,
         "hidden layers one by one, replacing model.hidden: [\"conv channels=12 kernel=5 pool=max:2\", \"dense "
         "size=128 dropout=0.2\"]; conv options channels, kernel (3), stride (1), padding (0), groups (1), pool "
-        "(none, max:K, avg:K, sum:K); dense: size; both: neuron, dropout (docs/layers.md)"),
+        "(none, max:K, avg:K, sum:K); dense: size; both: neuron, dropout, surrogate, slope, weight_bits, state_bits "
+        "(docs/layers.md)"),
     KEY("model.input_shape", QSNN_KEY_LAYER_INTS, model.in_shape, IN(1, 100000),
         "the input as [channels, height, width] for conv layers; [] = one square channel"),
     KEY("model.outputs", QSNN_KEY_OUTPUTS, model.sizes, IN(1, 1000000), "output neurons (classes)"),

@@ -80,14 +80,21 @@ int qsnn_layer_spec_parse(const char *text, qsnn_layer_spec *out, char *err, siz
             const double d = strtod(v, &end);
             if (end == v || *end || !(d > 0.0) || !isfinite(d)) return fail(err, n, "slope=%s: must be > 0", v);
             s.slope = (float)d;
+        } else if (!strcmp(k, "weight_bits") || !strcmp(k, "state_bits")) {
+            int b;
+            const int ws = k[0] == 'w', hi = 16;
+            if (parse_int(v, 0, hi, &b)) return fail(err, n, "%s=%s: must be 0 (float) or 1..%d", k, v, hi);
+            if (ws) s.weight_bits = b + 1;
+            else s.state_bits = b + 1;
         } else if (!strcmp(k, "neuron")) {
             if (strlen(v) >= sizeof s.neuron || !qsnn_neuron_find(v))
                 return fail(err, n, "neuron=%s: unknown (known: %s)", v, qsnn_neuron_names());
             strcpy(s.neuron, v);
         } else {
             return fail(err, n, "unknown option '%s' for a %s layer (known: %s)", k, conv ? "conv" : "dense",
-                        conv ? "channels, kernel, stride, padding, groups, pool, neuron, dropout, surrogate, slope"
-                             : "size, neuron, dropout, surrogate, slope");
+                        conv ? "channels, kernel, stride, padding, groups, pool, neuron, dropout, surrogate, slope, "
+                               "weight_bits, state_bits"
+                             : "size, neuron, dropout, surrogate, slope, weight_bits, state_bits");
         }
         if (bad) return fail(err, n, "%s=%s: not an integer in range", k, v);
     }
@@ -114,5 +121,7 @@ void qsnn_layer_spec_format(const qsnn_layer_spec *s, char *buf, size_t n) {
     if (s->dropout > 0.0f) PUT(" dropout=%.9g", (double)s->dropout);
     if (s->surrogate) PUT(" surrogate=%s", qsnn_surrogate_get((qsnn_surrogate_id)(s->surrogate - 1))->name);
     if (s->slope > 0.0f) PUT(" slope=%.9g", (double)s->slope);
+    if (s->weight_bits) PUT(" weight_bits=%d", s->weight_bits - 1);
+    if (s->state_bits) PUT(" state_bits=%d", s->state_bits - 1);
 #undef PUT
 }

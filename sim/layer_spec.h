@@ -4,7 +4,7 @@
  * (3), stride (1), padding (0), groups (1), pool (none | max:K | avg:K | sum:K); dense: size (required);
  * both: neuron (registry name, default model.neuron), dropout (probability in [0, 1), the mask fixed
  * across time steps), surrogate (name, default model.surrogate) and slope (> 0, default: the
- * surrogate's own). */
+ * surrogate's own), weight_bits and state_bits (0 = float; default: quant.*.layer_bits or quant.*.bits). */
 #ifndef QSNN_SIM_LAYER_SPEC_H
 #define QSNN_SIM_LAYER_SPEC_H
 
@@ -21,6 +21,7 @@ typedef struct qsnn_layer_spec {
     char neuron[32]; /* "" = model.neuron */
     int surrogate;   /* qsnn_surrogate_id + 1; 0 = model.surrogate */
     float slope;     /* 0 = the surrogate's default (or model.surrogate_slope when the surrogate is not set) */
+    int weight_bits, state_bits; /* bits + 1 (1 = float); 0 = the network's setting */
 } qsnn_layer_spec;
 
 /* Strict parse; on failure returns -1 with a reason naming the option in err. */

@@ -208,7 +208,7 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
         qsnn_status st = qsnn_state_quant_check(ctx, &sc);
         if (!st) st = qsnn_weight_quant_check(ctx, &wc);
         if (st) {
-            if (!cfg->weight_layer_bits.n && !cfg->state_layer_bits.n) return st;
+            if (!cfg->weight_layer_bits.n && !cfg->state_layer_bits.n && !cfg->n_specs) return st;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", qsnn_last_error(ctx));
             return qsnn_fail(ctx, st, "layer %d: %s", l, msg);
@@ -266,11 +266,14 @@ int qsnn_net_input_bits(const qsnn_net_cfg *cfg) {
     return cfg->input_bits ? cfg->input_bits : (cfg->integer ? 8 : 0);
 }
 
+/* A layer line's own width wins, then the per-layer list, then the network-wide value. */
 int qsnn_net_cfg_weight_bits(const qsnn_net_cfg *cfg, int l) {
+    if (l < cfg->n_specs && cfg->spec[l].weight_bits) return cfg->spec[l].weight_bits - 1;
     return cfg->weight_layer_bits.n ? cfg->weight_layer_bits.v[l] : cfg->weight_quant.bits;
 }
 
 int qsnn_net_cfg_state_bits(const qsnn_net_cfg *cfg, int l) {
+    if (l < cfg->n_specs && cfg->spec[l].state_bits) return cfg->spec[l].state_bits - 1;
     return cfg->state_layer_bits.n ? cfg->state_layer_bits.v[l] : cfg->state_quant.bits;
 }
 

@@ -673,7 +673,8 @@ Test(config, print_keys_lists_every_key_aligned) {
 Test(config, layers_round_trip_and_sizes) {
     static const char *const sets[] = {
         "model.layers=[conv channels=6 kernel=5 pool=max:2, \"conv channels=8 kernel=3 padding=1 groups=2 "
-        "stride=1 pool=avg:2 neuron=synaptic\", dense size=40 dropout=0.25 surrogate=sigmoid slope=7.5]",
+        "stride=1 pool=avg:2 neuron=synaptic\", dense size=40 dropout=0.25 surrogate=sigmoid slope=7.5 weight_bits=8 state_bits=0]",
+        "quant.weight.bits=4", "quant.state.bits=4",
         "model.input_shape=[1, 28, 28]", "model.output_neuron=li", "model.alpha=0.8", "model.learn_alpha=true",
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
@@ -688,6 +689,9 @@ Test(config, layers_round_trip_and_sizes) {
     cr_expect_eq(m->sizes[3], 10, "model.outputs is kept");
     cr_expect_str_eq(m->spec[1].neuron, "synaptic");
     cr_expect_float_eq(m->spec[2].dropout, 0.25f, 0);
+    cr_expect_eq(qsnn_net_cfg_weight_bits(m, 2), 8, "the line's own width");
+    cr_expect_eq(qsnn_net_cfg_state_bits(m, 2), 0, "state_bits=0: float states in that layer");
+    cr_expect_eq(qsnn_net_cfg_weight_bits(m, 1), 4, "no option: quant.weight.bits");
     char *yaml = NULL;
     cr_assert_eq(qsnn_config_dump(ctx, &cfg, &yaml), QSNN_OK, "%s", err());
     cr_expect(strstr(yaml, "\"conv channels=8 kernel=3 padding=1 groups=2 pool=avg:2 neuron=synaptic\"") != NULL,
