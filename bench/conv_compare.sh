@@ -31,7 +31,7 @@ done
 if [ -f examples/conv.yaml ]; then
   qopts=(--config examples/conv.yaml)
 else # the same network as options, for trees without the example
-  qopts=(--set 'model.layers=[conv channels=32 kernel=3 padding=1 pool=max:2, conv channels=64 kernel=3 padding=1 pool=max:2]'
+  qopts=(--set 'model.layers=[conv channels=32 kernel=3 padding=1 pool=max:2, conv channels=64 kernel=3 padding=1 pool=max:2 dropout=0.25, dense size=256 dropout=0.25]'
          --set 'model.input_shape=[1,28,28]' --set model.output_neuron=li --set model.beta=0.9 --set data.steps=4
          --set train.lr=2e-3)
 fi
@@ -40,7 +40,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # The reference's options from qsnn's resolved configuration.
-refopts=(--steps 4 --beta 0.9 --lr 2e-3 --batch 128 --channels "32,64")
+refopts=(--steps 4 --beta 0.9 --lr 2e-3 --batch 128 --channels "32,64" --hidden 256 --dropout 0.25)
 qsnn_cli=$(dirname "$bench")/qsnn
 if [ -x "$qsnn_cli" ]; then
   if ! "$qsnn_cli" config "${qopts[@]}" > "$out/config.yaml" 2> "$out/config.err"; then
@@ -52,18 +52,32 @@ if [ -x "$qsnn_cli" ]; then
 import re, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 m, d, t, q = c["model"], c["data"], c["train"], c["quant"]
-chans = []
-for i, line in enumerate(m["layers"]):
+chans, hidden, drops = [], "0", set()
+layers = m["layers"]
+for i, line in enumerate(layers):
     kind, *opts = line.split()
     o = dict(x.split("=", 1) for x in opts)
-    want = {"kernel": "3", "padding": "1", "pool": "max:2"}
-    ok = kind == "conv" and all(o.get(k, {"kernel": "3", "padding": "0", "pool": "none"}[k]) == v for k, v in want.items())
-    ok = ok and all(o.get(k, dflt) == dflt for k, dflt in (("stride", "1"), ("groups", "1"), ("dropout", "0")))
-    ok = ok and o.get("neuron", m["neuron"]) == "lif"
+    last_conv = kind == "conv" and (i + 1 == len(layers) or layers[i + 1].startswith("dense"))
+    if kind == "dense" and i + 1 == len(layers) and chans:  # one dense layer after the convolutions
+        hidden = o["size"]
+        ok = all(k in ("size", "dropout") for k in o)
+    else:
+        want = {"kernel": "3", "padding": "1", "pool": "max:2"}
+        ok = kind == "conv" and all(o.get(k, {"kernel": "3", "padding": "0", "pool": "none"}[k]) == v
+                                    for k, v in want.items())
+        ok = ok and all(o.get(k, dflt) == dflt for k, dflt in (("stride", "1"), ("groups", "1")))
+        ok = ok and (last_conv or o.get("dropout", "0") == "0")
+        ok = ok and o.get("neuron", m["neuron"]) == "lif" and not set(o) - {"channels", "kernel", "padding", "pool", "dropout"}
+        if ok:
+            chans.append(o["channels"])
+    if "dropout" in o:
+        drops.add(o["dropout"])
     if not ok:
         sys.exit(f"conv_compare.sh: model.layers[{i}] = {line!r}: the reference models only "
-                 "'conv channels=N kernel=3 padding=1 pool=max:2' with LIF neurons")
-    chans.append(o["channels"])
+                 "'conv channels=N kernel=3 padding=1 pool=max:2' LIF layers, then optionally one 'dense size=N', "
+                 "with dropout on the last two")
+if len(drops) > 1 or (drops and len([l for l in layers if "dropout=" in l]) != (2 if hidden != "0" else 1)):
+    sys.exit("conv_compare.sh: the reference applies one dropout rate to the last convolution and the dense layer")
 if not chans:
     sys.exit("conv_compare.sh: the configuration has no conv layers")
 expect = [("model.input_shape", m["input_shape"], [1, 28, 28]), ("model.inputs", m["inputs"], 784),
@@ -80,10 +94,11 @@ expect = [("model.input_shape", m["input_shape"], [1, 28, 28]), ("model.inputs",
 for k, v, want in expect:
     if v != want:
         print(f"conv_compare.sh: warning: {k} = {v}; the reference runs {want}", file=sys.stderr)
-print("--steps", d["steps"], "--beta", m["beta"], "--lr", t["lr"], "--batch", t["batch"], "--channels", ",".join(chans))
+print("--steps", d["steps"], "--beta", m["beta"], "--lr", t["lr"], "--batch", t["batch"], "--channels", ",".join(chans),
+      "--hidden", hidden, "--dropout", drops.pop() if drops else "0")
 PY
   )
-  [ "${#refopts[@]}" -eq 10 ] || exit 1
+  [ "${#refopts[@]}" -eq 14 ] || exit 1
 else
   echo "conv_compare.sh: warning: $qsnn_cli not found; the reference runs its defaults (${refopts[*]})" >&2
 fi

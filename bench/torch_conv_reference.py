@@ -65,15 +65,25 @@ class ArctanSpike(torch.autograd.Function):
 
 
 class Net(torch.nn.Module):
-    def __init__(self, channels, beta, thr, hoist, side=28):
+    def __init__(self, channels, beta, thr, hoist, hidden=0, dropout=0.0, side=28):
         super().__init__()
         self.convs = torch.nn.ModuleList()
         c_in = 1
         for c in channels:
             self.convs.append(torch.nn.Conv2d(c_in, c, 3, padding=1, bias=True))
             c_in, side = c, side // 2
-        self.fc = torch.nn.Linear(c_in * side * side, 10)
-        self.beta, self.thr, self.hoist = beta, thr, hoist
+        flat = c_in * side * side
+        self.hidden = torch.nn.Linear(flat, hidden) if hidden else None
+        self.fc = torch.nn.Linear(hidden or flat, 10)
+        self.beta, self.thr, self.hoist, self.p = beta, thr, hoist, dropout
+
+    def drop(self, h, masks, k):
+        """Dropout with one mask per sample for all steps (training only), as qsnn draws it."""
+        if not self.training or self.p == 0.0:
+            return h
+        if masks[k] is None:
+            masks[k] = (torch.rand_like(h) >= self.p).to(h.dtype) / (1.0 - self.p)
+        return h * masks[k]
 
     def lif(self, cur, mem):
         reset = (mem > self.thr).to(mem.dtype).detach()
@@ -82,7 +92,8 @@ class Net(torch.nn.Module):
 
     def forward(self, x, steps):
         # membranes start at 0 (shaped on the first step, as snnTorch's init_leaky() does)
-        mems = [None] * len(self.convs)
+        mems = [None] * (len(self.convs) + 1)
+        masks = [None, None]
         mem_out = torch.zeros(x.shape[0], self.fc.out_features, device=x.device)
         logits = torch.zeros_like(mem_out)
         cur1_static = F.max_pool2d(self.convs[0](x), 2) if self.hoist else None
@@ -96,7 +107,14 @@ class Net(torch.nn.Module):
                 if mems[k] is None:
                     mems[k] = torch.zeros_like(cur)
                 h, mems[k] = self.lif(cur, mems[k])
-            mem_out = self.beta * mem_out + self.fc(h.flatten(1))  # leaky integrator readout
+            h = self.drop(h.flatten(1), masks, 0)  # the last convolution's spikes
+            if self.hidden is not None:
+                cur = self.hidden(h)
+                if mems[-1] is None:
+                    mems[-1] = torch.zeros_like(cur)
+                h, mems[-1] = self.lif(cur, mems[-1])
+                h = self.drop(h, masks, 1)
+            mem_out = self.beta * mem_out + self.fc(h)  # leaky integrator readout
             logits = logits + mem_out
         return logits
 
@@ -106,6 +124,9 @@ def main():
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels", default="32,64", help="output channels of the conv layers, comma separated")
+    ap.add_argument("--hidden", type=int, default=256, help="dense LIF layer after the convolutions (0: none)")
+    ap.add_argument("--dropout", type=float, default=0.25,
+                    help="dropout on the last convolution's and the dense layer's spikes, mask fixed over the steps")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--beta", type=float, default=0.9)
@@ -125,7 +146,7 @@ def main():
     dev = torch.device(a.device)
     xtr, ytr = (t.to(dev) for t in load_split(a.data, "train"))
     xte, yte = (t.to(dev) for t in load_split(a.data, "t10k"))
-    net = Net(channels, a.beta, 1.0, a.hoist).to(dev)
+    net = Net(channels, a.beta, 1.0, a.hoist, a.hidden, a.dropout).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr, betas=(0.9, 0.999))
 
     def sync():
@@ -140,7 +161,7 @@ def main():
         return loss
 
     out = {"tool": "pytorch-conv-reference", "torch": torch.__version__, "device": a.device, "threads": a.threads,
-           "channels": channels, "steps": a.steps, "batch": a.batch, "beta": a.beta, "lr": a.lr, "hoist": a.hoist}
+           "channels": channels, "hidden": a.hidden, "dropout": a.dropout, "steps": a.steps, "batch": a.batch, "beta": a.beta, "lr": a.lr, "hoist": a.hoist}
 
     for i in range(3):
         train_batch(xtr[i * a.batch:(i + 1) * a.batch], ytr[i * a.batch:(i + 1) * a.batch])
@@ -154,6 +175,7 @@ def main():
     if a.batches:
         out["last_loss"] = round(loss.item(), 4)
 
+    net.eval()
     with torch.no_grad():
         t0 = time.perf_counter()
         n = 0
@@ -165,15 +187,17 @@ def main():
 
     if a.epochs:
         torch.manual_seed(a.seed)
-        net = Net(channels, a.beta, 1.0, a.hoist).to(dev)
+        net = Net(channels, a.beta, 1.0, a.hoist, a.hidden, a.dropout).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=a.lr, betas=(0.9, 0.999))
         t0 = time.perf_counter()
+        net.train()
         for _ in range(a.epochs):
             perm = torch.randperm(len(xtr), device=dev)
             for j in range(0, len(xtr) - a.batch + 1, a.batch):
                 idx = perm[j:j + a.batch]
                 train_batch(xtr[idx], ytr[idx])
         out["train_wall_s"] = round(time.perf_counter() - t0, 1)
+        net.eval()
         with torch.no_grad():
             correct = sum((net(xte[j:j + 1000], a.steps).argmax(1) == yte[j:j + 1000]).sum().item()
                           for j in range(0, len(xte), 1000))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages qsnn needs. Idempotent: apt-get runs only when something is missing.
 #   scripts/setup.sh            build + test + data dependencies
-#   scripts/setup.sh --bench    also the PyTorch reference's packages (python3-torch, h5py, numpy)
+#   scripts/setup.sh --bench    also the PyTorch references' packages (python3-torch, h5py, numpy, yaml)
 #                               and Brian2 for bench/coba_compare.sh (python3-brian)
 set -euo pipefail
 
@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config zlib1g-dev
       dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
-    --bench) pkgs+=(python3-torch python3-h5py python3-numpy python3-brian) ;;
+    --bench) pkgs+=(python3-torch python3-h5py python3-numpy python3-brian python3-yaml) ;;
     *) echo "setup.sh: unknown option '$arg' (known: --bench)" >&2; exit 2 ;;
   esac
 done
