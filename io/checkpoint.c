@@ -15,14 +15,21 @@
 #define QSNN_VERSION "unknown"
 #endif
 
-/* Shape of a parameter as stored: [out][in] for a layer's weight, [n] otherwise. */
+/* Shape of a parameter as stored (dims has room for 4): [out][in] for a dense layer's weight,
+ * [out_channels][kh][kw][in_channels/groups] for a convolution's, [n] otherwise. */
 static int param_shape(const qsnn_net *net, const qsnn_param *p, hsize_t *dims) {
     int l;
     char kind[32];
     if (sscanf(p->name, "layer%d.%31s", &l, kind) == 2 && l >= 0 && l < net->n_layers && strcmp(kind, "weight") == 0 &&
-        (size_t)net->layer[l].out * (size_t)net->layer[l].in == p->n) {
-        dims[0] = (hsize_t)net->layer[l].out;
-        dims[1] = (hsize_t)net->layer[l].in;
+        net->layer[l].nw == p->n) {
+        const qsnn_layer *L = &net->layer[l];
+        if (L->kind == QSNN_LAYER_CONV) {
+            dims[0] = (hsize_t)L->conv.out_c, dims[1] = (hsize_t)L->conv.kh, dims[2] = (hsize_t)L->conv.kw;
+            dims[3] = (hsize_t)(L->conv.in_c / L->conv.groups);
+            return 4;
+        }
+        dims[0] = (hsize_t)L->out;
+        dims[1] = (hsize_t)L->in;
         return 2;
     }
     dims[0] = (hsize_t)p->n;
@@ -41,7 +48,7 @@ static qsnn_status check_finite(qsnn_ctx *ctx, const char *path, const char *gro
                                 const qsnn_net *net, const qsnn_param *p, const float *v, size_t n) {
     const long long bad = first_nonfinite(v, n);
     if (bad < 0) return QSNN_OK;
-    hsize_t dims[2];
+    hsize_t dims[4];
     if (param_shape(net, p, dims) == 2)
         return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: %s/%s[%lld][%lld] is %g", path, group, name,
                          bad / (long long)dims[1], bad % (long long)dims[1], (double)v[bad]);
@@ -51,7 +58,7 @@ static qsnn_status check_finite(qsnn_ctx *ctx, const char *path, const char *gro
 /* Refuses a dataset whose shape differs from the parameter's; the message names group/name. */
 static qsnn_status check_param_shape(qsnn_ctx *ctx, const char *path, hid_t g, const char *group, const char *name,
                                      const qsnn_net *net, const qsnn_param *p) {
-    hsize_t want[2], have[QSNN_H5_MAX_RANK];
+    hsize_t want[4], have[QSNN_H5_MAX_RANK];
     int have_rank;
     const int want_rank = param_shape(net, p, want);
     qsnn_status st = qsnn_h5_dims(ctx, path, g, name, &have_rank, have);
@@ -124,7 +131,7 @@ static qsnn_status save_optim(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_net
     if (!(st = qsnn_h5_write_attr_str(ctx, path, g, "name", o->name)))
         st = qsnn_h5_write_attr_i64(ctx, path, g, "step", (int64_t)o->step);
     for (int k = 0; k < o->n_slots && !st; k++) {
-        hsize_t dims[2];
+        hsize_t dims[4];
         const int rank = param_shape(net, &list[pidx[k]], dims);
         st = qsnn_h5_write_f32(ctx, path, g, names[k], rank, dims, o->slots[k].data);
     }
@@ -152,18 +159,19 @@ static qsnn_status save_layer_info(qsnn_ctx *ctx, const char *path, qsnn_net *ne
         /* Computed from the current master weights (the network's own Ŵ and scales may predate the
          * last optimizer step), without touching the network. */
         const qsnn_weight_quant_cfg *wc = &L->wq_cfg;
-        const size_t nw = (size_t)L->in * L->out;
-        const int ns = qsnn_weight_quant_nscales(wc, L->out);
-        codes = qsnn_malloc(ctx, nw * sizeof *codes);
-        wq = qsnn_malloc(ctx, nw * sizeof *wq);
-        scales = qsnn_malloc(ctx, (size_t)L->out * sizeof *scales);
+        /* rows as the quantizer sees W: output neurons (dense) or output channels (conv) */
+        const int rows = L->w_rows, cols = (int)(L->nw / L->w_rows);
+        const int ns = qsnn_weight_quant_nscales(wc, rows);
+        codes = qsnn_malloc(ctx, L->nw * sizeof *codes);
+        wq = qsnn_malloc(ctx, L->nw * sizeof *wq);
+        scales = qsnn_malloc(ctx, (size_t)rows * sizeof *scales);
         if (!codes || !wq || !scales) {
             st = QSNN_ERR_NOMEM;
             goto done;
         }
-        L->wq->forward(wc, L->W, L->out, L->in, wq, scales);
-        L->wq->codes(wc, L->W, scales, L->out, L->in, codes);
-        hsize_t dims[2] = {(hsize_t)L->out, (hsize_t)L->in}, ds = (hsize_t)ns;
+        L->wq->forward(wc, L->W, rows, cols, wq, scales);
+        L->wq->codes(wc, L->W, scales, rows, cols, codes);
+        hsize_t dims[2] = {(hsize_t)rows, (hsize_t)cols}, ds = (hsize_t)ns;
         if ((st = qsnn_h5_write_i32(ctx, path, g, "weight_codes", 2, dims, codes))) goto done;
         if ((st = qsnn_h5_write_f32(ctx, path, g, "weight_scales", 1, &ds, scales))) goto done;
         d = H5Dopen2(g, "weight_codes", H5P_DEFAULT);
@@ -304,7 +312,7 @@ static qsnn_status save_contents(qsnn_ctx *ctx, const char *path, hid_t f, qsnn_
     qsnn_param list[QSNN_MAX_PARAMS];
     const int np = qsnn_net_params(net, list);
     for (int i = 0; i < np && !st; i++) {
-        hsize_t dims[2];
+        hsize_t dims[4];
         int rank = param_shape(net, &list[i], dims);
         st = qsnn_h5_write_f32(ctx, path, g, list[i].name, rank, dims, list[i].data);
     }

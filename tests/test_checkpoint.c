@@ -1155,3 +1155,41 @@ Test(checkpoint, invalid_history_is_not_saved) {
     cr_assert_eq(count_files(NULL), 0, "something was written");
     qsnn_net_destroy(&net);
 }
+
+/* A quantized convolutional network with a recurrent-free dense tail: conv weights are stored as
+ * [out_channels][kh][kw][in_channels/groups], their codes as [out_channels][kh·kw·in/groups], and the
+ * round trip is bit-exact. (Saving used to read dense-sized [out][in] codes past a conv's weights.) */
+Test(checkpoint, conv_quantized_round_trip) {
+    char path[400];
+    path_in_dir(path, sizeof path, "conv.h5");
+    qsnn_net_cfg cfg;
+    qsnn_net_cfg_default(&cfg);
+    cfg.n_inputs = 2 * 6 * 6;
+    cfg.in_shape.n = 3, cfg.in_shape.v[0] = 2, cfg.in_shape.v[1] = 6, cfg.in_shape.v[2] = 6;
+    cfg.n_specs = 2, cfg.n_layers = 3;
+    cfg.spec[0] = (qsnn_layer_spec){.kind = QSNN_LAYER_CONV, .size = 4, .kernel = 3, .stride = 1, .padding = 1,
+                                    .groups = 2, .pool = QSNN_POOL_MAX, .pool_size = 2};
+    cfg.spec[1] = (qsnn_layer_spec){.kind = QSNN_LAYER_DENSE, .size = 7};
+    cfg.sizes[0] = 4 * 3 * 3, cfg.sizes[1] = 7, cfg.sizes[2] = 3;
+    cfg.weight_quant.bits = 4, cfg.state_quant.bits = 4;
+    qsnn_net *a = make_net(&cfg, 42);
+    qsnn_ckpt_meta meta = {1, 0.5, 0.5, 42, "test"};
+    cr_assert_eq(qsnn_checkpoint_save(ctx, path, a, CONFIG, &meta), QSNN_OK, "%s", qsnn_last_error(ctx));
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert_geq(f, 0);
+    int rank;
+    hsize_t d[QSNN_H5_MAX_RANK];
+    cr_assert_eq(qsnn_h5_dims(ctx, path, f, "params/layer0.weight", &rank, d), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_expect(rank == 4 && d[0] == 4 && d[1] == 3 && d[2] == 3 && d[3] == 1, "conv weight shape");
+    cr_assert_eq(qsnn_h5_dims(ctx, path, f, "layers/layer0/weight_codes", &rank, d), QSNN_OK);
+    cr_expect(rank == 2 && d[0] == 4 && d[1] == 9, "conv codes [out_c][kh·kw·in/groups]");
+    cr_assert_eq(qsnn_h5_dims(ctx, path, f, "params/layer1.weight", &rank, d), QSNN_OK);
+    cr_expect(rank == 2 && d[0] == 7 && d[1] == 36, "dense after conv: [out][in]");
+    H5Fclose(f);
+    qsnn_net *b = make_net(&cfg, 0);
+    cr_assert_eq(qsnn_checkpoint_load_params(ctx, path, b), QSNN_OK, "%s", qsnn_last_error(ctx));
+    for (int l = 0; l < 3; l++)
+        cr_expect_eq(memcmp(a->layer[l].W, b->layer[l].W, a->layer[l].nw * sizeof(float)), 0, "layer %d", l);
+    qsnn_net_destroy(&a);
+    qsnn_net_destroy(&b);
+}
