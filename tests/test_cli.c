@@ -831,3 +831,40 @@ Test(cli, killed_run_resumes_from_last_epoch) {
     cr_assert_eq(n, 1, "no '%s' line:\n%s", want, out_text);
     cr_assert_eq(read_i64_attr(model, "/", "epoch"), done + 1);
 }
+
+/* Row-sequential input needs model.inputs × data.steps = the image size; the message says which. */
+Test(cli, rows_encoding_shape_mismatch) {
+    const char *data = tpath("data");
+    cr_assert_eq(mkdir(data, 0777), 0);
+    write_idx_split(data, "train", 8, 0);
+    write_idx_split(data, "t10k", 4, 0);
+    const int rc = run("train --set data.encoding=rows --set data.steps=28 --set model.inputs=784 --epochs 1 "
+                       "--no-progress --data '%s' --out '%s'",
+                       data, tpath("run"));
+    ASSERT_FAILS(rc, "rows with model.inputs 784", "data.encoding = rows", "model.inputs = 784", "data.steps = 28",
+                 "reads 21952");
+}
+
+/* A recurrent synaptic network with a convolution trains, and the tools that only know feed-forward
+ * dense LIF refuse it with one line instead of writing a wrong file. */
+Test(cli, recurrent_and_conv_models_train_and_are_refused_by_lif_only_tools) {
+    char data[512]; /* tpath's buffers rotate */
+    snprintf(data, sizeof data, "%s", tpath("data"));
+    cr_assert_eq(mkdir(data, 0777), 0);
+    write_idx_split(data, "train", 8, 0);
+    write_idx_split(data, "t10k", 4, 0);
+    int rc = run("train --set data.encoding=rows --set data.steps=28 --set model.inputs=28 --set model.hidden=[6] "
+                 "--set model.recurrent=full --set model.neuron=synaptic --set model.output_neuron=li "
+                 "--set train.batch=4 --epochs 1 --no-progress --data '%s' --out '%s'",
+                 data, tpath("rec"));
+    cr_assert_eq(rc, 0, "recurrent training failed: %s", err_text);
+    rc = run("export '%s' --nir '%s'", tpath("rec/model.h5"), tpath("rec.nir"));
+    ASSERT_FAILS(rc, "NIR export of a recurrent synaptic network", "layer 0 uses the 'synaptic' neuron model");
+    cr_expect(access(tpath("rec.nir"), F_OK) != 0, "a NIR file was written");
+    rc = run("train --set 'model.layers=[conv channels=2 kernel=5 pool=max:2]' --set data.steps=2 --set train.batch=4 "
+             "--epochs 1 --no-progress --data '%s' --out '%s'",
+             data, tpath("conv"));
+    cr_assert_eq(rc, 0, "conv training failed: %s", err_text);
+    rc = run("eval '%s' --integer", tpath("conv/model.h5"));
+    ASSERT_FAILS(rc, "integer evaluation of a conv network", "integer engine", "layer 0 is a convolution");
+}
