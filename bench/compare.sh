@@ -27,23 +27,4 @@ for i in $(seq "$repeat"); do
   /usr/bin/python3 "$ref" --threads "$threads" --batches "$batches" --hoist >> "$out/ref_hoist.json"
   /usr/bin/python3 "$ref" --threads "$threads" --batches "$batches" >> "$out/ref.json"
 done
-/usr/bin/python3 - "$out" <<'PY'
-import json, os, statistics, sys
-d = sys.argv[1]
-
-def median_of(name):
-    runs = [json.loads(line) for line in open(os.path.join(d, name)) if line.strip()]
-    keys = ("train_samples_per_s", "infer_samples_per_s", "peak_rss_mib")
-    for k in keys:
-        print(f"  {name[:-5]:10s} {k:20s} runs: " + ", ".join(f"{x[k]:.0f}" for x in runs), file=sys.stderr)
-    return {k: statistics.median(x[k] for x in runs) for k in keys}
-
-q, h, r = (median_of(f) for f in ("qsnn.json", "ref_hoist.json", "ref.json"))
-print(f"medians of {sum(1 for _ in open(os.path.join(d, 'qsnn.json')))} interleaved runs each")
-print(f"{'':28s} {'train samples/s':>16s} {'infer samples/s':>16s} {'peak RSS MiB':>13s}")
-for name, x in (("qsnn", q), ("PyTorch reference --hoist", h), ("PyTorch reference", r)):
-    print(f"{name:28s} {x['train_samples_per_s']:16.0f} {x['infer_samples_per_s']:16.0f} {x['peak_rss_mib']:13.0f}")
-for name, x in (("--hoist", h), ("per-step", r)):
-    print(f"qsnn / reference {name:11s} train x{q['train_samples_per_s'] / x['train_samples_per_s']:.2f}"
-          f"  infer x{q['infer_samples_per_s'] / x['infer_samples_per_s']:.2f}")
-PY
+/usr/bin/python3 bench/throughput_table.py "$out"
