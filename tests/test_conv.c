@@ -9,11 +9,8 @@
 
 #include "core/rng.h"
 #include "sim/conv.h"
-#include "test_util.h"
+#include "conv_test_util.h"
 
-typedef struct conv_case {
-    int in_c, in_h, in_w, out_c, k, stride, pad, groups;
-} conv_case;
 
 /* stride 1/2, pad 0/1/2, groups 1/2/4, kernels 1x1/3x3/5x5, non-square inputs */
 static const conv_case CASES[] = {
@@ -22,23 +19,6 @@ static const conv_case CASES[] = {
     {1, 5, 5, 2, 5, 1, 2, 1},  {4, 7, 8, 4, 3, 2, 2, 4},
 };
 enum { NCASES = sizeof CASES / sizeof CASES[0] };
-
-static qsnn_conv_shape make_shape(const conv_case *c) {
-    qsnn_conv_shape s = {.in_c = c->in_c, .in_h = c->in_h, .in_w = c->in_w, .out_c = c->out_c, .kh = c->k,
-                         .kw = c->k, .stride = c->stride, .pad = c->pad, .groups = c->groups};
-    qsnn_ctx *ctx = test_ctx(1);
-    cr_assert_eq(qsnn_conv_shape_check(ctx, &s), QSNN_OK, "%s", qsnn_last_error(ctx));
-    qsnn_ctx_destroy(&ctx);
-    return s;
-}
-
-static float *rand_buf(size_t n, uint64_t stream) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    qsnn_rng r;
-    qsnn_rng_init(&r, 7, stream);
-    for (size_t i = 0; i < n; i++) p[i] = 2.0f * qsnn_rng_uniform(&r) - 1.0f;
-    return p;
-}
 
 static float *nan_buf(size_t n) { /* outputs must be overwritten, never accumulated into */
     float *p = malloc((n ? n : 1) * sizeof(float));
