@@ -80,6 +80,8 @@ const qsnn_config_key qsnn_config_keys[] = {
     KEY("model.alpha", QSNN_KEY_FLOAT, model.neuron_params.alpha, IN(0, 1),
         "synaptic-current decay (synaptic, alpha models)"),
     KEY("model.learn_alpha", QSNN_KEY_BOOL, model.learn_alpha, ANY, "learn the synaptic decay of each layer"),
+    KEY("model.per_neuron", QSNN_KEY_BOOL, model.per_neuron, ANY,
+        "beta, threshold and alpha per neuron instead of per layer (state grids follow each threshold)"),
     KEY("model.input_scale", QSNN_KEY_FLOAT, model.neuron_params.in_scale, GT(0),
         "lapicque: the input's factor dt/C (and beta = 1 - dt/(RC))"),
     KEY("model.adapt_decay", QSNN_KEY_FLOAT, model.neuron_params.adapt_decay, IN(0, 1),

@@ -435,7 +435,7 @@ qsnn_status qsnn_trace_add_batch(qsnn_trace_writer *w, const qsnn_workspace *ws,
                 for (int j = 0; j < k; j++) m[j] = row[L->sel[j]];
                 if (!L->lbuf) continue;
                 for (int j = 0; j < k; j++) {
-                    const int li = qsnn_state_level_index(&ly->sq, m[j]);
+                    const int li = qsnn_layer_level_index(ly, (int)L->sel[j], m[j]);
                     if (li < 0)
                         return qsnn_fail(ctx, QSNN_ERR_NUMERIC,
                                          "%s: layer %d neuron %d step %d: membrane %g is not a level of the state grid",

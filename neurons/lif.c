@@ -15,9 +15,13 @@ static inline float integrate(int reset, float beta, float theta, float up, floa
     }
 }
 
+/* pern: per-neuron β, θ or grid gains (io->pn, io->qgain) are read per element. */
 static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
-                                                           const int reset, const int soft, const int quant) {
-    const float beta = p->beta, theta = p->theta, k = p->slope;
+                                                           const int reset, const int soft, const int quant,
+                                                           const int pern) {
+    const float k = p->slope;
+    const float *pb = pern ? io->pn[QSNN_PN_BETA] : NULL, *pt = pern ? io->pn[QSNN_PN_THETA] : NULL;
+    const float *gain = pern ? io->qgain : NULL;
     const qsnn_state_quant *q = io->q[0];
     const int n = io->n;
     const float *cur = io->cur;
@@ -33,18 +37,24 @@ static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_p
         float *St = S + (size_t)t * stride;
         if (quant) { /* integrate the row, quantize it in place (vectorized), then threshold */
             for (int j = 0; j < n; j++) {
+                const float beta = pb ? pb[j] : p->beta, theta = pt ? pt[j] : p->theta;
                 const float up = t ? Up[j] : 0.0f;
                 const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
-                Ut[j] = integrate(reset, beta, theta, up, in[j], r);
+                const float a = integrate(reset, beta, theta, up, in[j], r);
+                Ut[j] = gain ? a / gain[j] : a; /* g·Q(a/g): see qsnn_io_quant */
             }
             qsnn_state_quant_apply_n(q, Ut, Ut, n);
+            if (gain)
+                for (int j = 0; j < n; j++) Ut[j] = gain[j] * Ut[j];
             for (int j = 0; j < n; j++) {
+                const float theta = pt ? pt[j] : p->theta;
                 const float sp = spike_fn(Ut[j] - theta, soft, k);
                 St[j] = sp;
                 count += sp;
             }
         } else {
             for (int j = 0; j < n; j++) {
+                const float beta = pb ? pb[j] : p->beta, theta = pt ? pt[j] : p->theta;
                 const float up = t ? Up[j] : 0.0f;
                 const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
                 const float u = integrate(reset, beta, theta, up, in[j], r);
@@ -62,15 +72,16 @@ static inline __attribute__((always_inline)) double fwd_impl(const qsnn_neuron_p
 static double lif_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
     const int quant = qsnn_io_q(io, 0) != NULL;
     const int soft = p->surrogate == QSNN_SURR_SOFT;
-#define QSNN_LIF_FWD(R, SOFT, QU) return fwd_impl(p, io, R, SOFT, QU)
-    if (soft) QSNN_LIF_FWD(p->reset, 1, quant);
+    const int pern = io->pn[QSNN_PN_BETA] || io->pn[QSNN_PN_THETA] || (quant && io->qgain);
+    if (soft) return fwd_impl(p, io, p->reset, 1, quant, pern);
+#define QSNN_LIF_FWD(R, QU) return pern ? fwd_impl(p, io, R, 0, QU, 1) : fwd_impl(p, io, R, 0, QU, 0)
     switch (p->reset * 2 + quant) {
-    case 0: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 0);
-    case 1: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0, 1);
-    case 2: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 0);
-    case 3: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0, 1);
-    case 4: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 0);
-    default: QSNN_LIF_FWD(QSNN_RESET_NONE, 0, 1);
+    case 0: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 0);
+    case 1: QSNN_LIF_FWD(QSNN_RESET_SUBTRACT, 1);
+    case 2: QSNN_LIF_FWD(QSNN_RESET_ZERO, 0);
+    case 3: QSNN_LIF_FWD(QSNN_RESET_ZERO, 1);
+    case 4: QSNN_LIF_FWD(QSNN_RESET_NONE, 0);
+    default: QSNN_LIF_FWD(QSNN_RESET_NONE, 1);
     }
 #undef QSNN_LIF_FWD
 }
@@ -82,8 +93,11 @@ static double lif_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io)
 static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
                                                            qsnn_neuron_pgrad *pg, const int reset, const int sid,
                                                            const int clip, const int have_gs, const int have_gu,
-                                                           const int want_pg, const int summed) {
-    const float beta = p->beta, theta = p->theta, k = p->slope;
+                                                           const int want_pg, const int summed, const int pern) {
+    const float k = p->slope;
+    const float *pb = pern ? io->pn[QSNN_PN_BETA] : NULL, *pt = pern ? io->pn[QSNN_PN_THETA] : NULL;
+    const float *gain = pern ? io->qgain : NULL;
+    float *gpb = pern && want_pg ? io->gpn[QSNN_PN_BETA] : NULL, *gpt = pern && want_pg ? io->gpn[QSNN_PN_THETA] : NULL;
     const qsnn_state_quant *q = io->q[0];
     const int n = io->n;
     const float *cur = io->cur, *U = io->U, *gS = io->gS, *gUx = io->gU;
@@ -105,6 +119,7 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
         const float *in = cur + (size_t)t * is;
         float *gct = gcur + (size_t)t * gs;
         for (int j = 0; j < n; j++) {
+            const float beta = pb ? pb[j] : p->beta, theta = pt ? pt[j] : p->theta;
             float gu = carry[j];
             float gs_sg = 0.0f;
             if (have_gs) {
@@ -116,7 +131,8 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
             const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
             float ga = gu;
             if (clip) {
-                const float a = integrate(reset, beta, theta, up, in[j], r);
+                float a = integrate(reset, beta, theta, up, in[j], r);
+                if (gain) a = a / gain[j];
                 if (a < q->lo || a > q->hi) ga = 0.0f;
             }
             if (summed) gcur[j] += ga;
@@ -130,17 +146,22 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
             default: da_dup = beta; break;
             }
             carry[j] = ga * da_dup;
-            if (lsq) { /* dÛ/ds of the learned step at the pre-quantization value a */
-                const float v = integrate(reset, beta, theta, up, in[j], r) / s;
-                gsc += (double)gu * (v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v));
+            if (lsq) { /* dÛ/ds of the learned step at the pre-quantization value a (g·dQ/ds at a/g) */
+                const float a = integrate(reset, beta, theta, up, in[j], r);
+                const float g = gain ? gain[j] : 1.0f, v = (gain ? a / g : a) / s;
+                const float dq = v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v);
+                gsc += (double)gu * (gain ? g * dq : dq);
             }
             if (want_pg) {
                 const float da_db = reset == QSNN_RESET_ZERO ? up * (1.0f - r) : up;
                 float da_dth = 0.0f; /* dR/dθ = -σ'(U[t-1] - θ) when the reset carries gradient */
                 if (reset == QSNN_RESET_SUBTRACT) da_dth = -r + theta * sp;
                 else if (reset == QSNN_RESET_ZERO) da_dth = beta * up * sp;
-                gb += (double)ga * da_db;
-                gth += (double)ga * da_dth - (double)gs_sg;
+                const double db = (double)ga * da_db, dth = (double)ga * da_dth - (double)gs_sg;
+                if (gpb) gpb[j] += (float)db;
+                else gb += db;
+                if (gpt) gpt[j] += (float)dth;
+                else gth += dth;
             }
         }
     }
@@ -157,14 +178,17 @@ static void lif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     const int clip = q && q->ste_clip;
     const float *gS = io->gS, *gU = io->gU;
     const size_t gs = io->gi_stride;
+    const int pern = io->pn[QSNN_PN_BETA] || io->pn[QSNN_PN_THETA] || (q && io->qgain);
     const int fast = p->surrogate == QSNN_SURR_ARCTAN && p->reset == QSNN_RESET_SUBTRACT && !p->reset_grad && !clip &&
                      gS && !gU && !pg;
-    if (fast && gs == 0) /* the default network's hidden layer (static input) */
-        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1);
-    else if (fast)
-        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 0);
+    if (fast && gs == 0 && !pern) /* the default network's hidden layer (static input) */
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1, 0);
+    else if (fast && !pern)
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 0, 0);
+    else if (fast && gs == 0)
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1, 1);
     else
-        bwd_impl(p, io, pg, p->reset, p->surrogate, clip, gS != NULL, gU != NULL, pg != NULL, gs == 0);
+        bwd_impl(p, io, pg, p->reset, p->surrogate, clip, gS != NULL, gU != NULL, pg != NULL, gs == 0, pern);
 }
 
 const qsnn_neuron_ops qsnn_neuron_lif = {

@@ -46,6 +46,32 @@ static inline int qsnn_q_clipped(const qsnn_state_quant *q, float x) {
     return q && q->ste_clip && (x < q->lo || x > q->hi);
 }
 
+/* Element j's value of per-neuron parameter k (QSNN_PN_*), or the layer's scalar v. */
+static inline float qsnn_io_p(const qsnn_neuron_io *io, int k, int j, float v) { return io->pn[k] ? io->pn[k][j] : v; }
+
+/* Adds a parameter-gradient term of element j: to the per-element array k when the engine gave one,
+ * else to the block's scalar sum. */
+static inline void qsnn_io_pg(const qsnn_neuron_io *io, int k, int j, double *sum, double v) {
+    if (io->gpn[k]) io->gpn[k][j] += (float)v;
+    else *sum += v;
+}
+
+/* State quantization of element j with its grid gain (qsnn_neuron_io.qgain). */
+static inline float qsnn_io_quant(const qsnn_neuron_io *io, const qsnn_state_quant *q, int j, float x) {
+    if (!io->qgain) return qsnn_state_quant_apply(q, x);
+    const float g = io->qgain[j];
+    return g * qsnn_state_quant_apply(q, x / g);
+}
+static inline int qsnn_io_clipped(const qsnn_neuron_io *io, const qsnn_state_quant *q, int j, float x) {
+    return qsnn_q_clipped(q, io->qgain ? x / io->qgain[j] : x);
+}
+/* dÛ/ds of an lsq grid for element j: g·dQ/ds at x/g. */
+static inline float qsnn_io_lsq_dq(const qsnn_neuron_io *io, const qsnn_state_quant *q, int j, float x) {
+    if (!io->qgain) return qsnn_lsq_dq(q, x);
+    const float g = io->qgain[j];
+    return g * qsnn_lsq_dq(q, x / g);
+}
+
 /* The state quantizer of state s, or NULL. */
 static inline const qsnn_state_quant *qsnn_io_q(const qsnn_neuron_io *io, int s) {
     const qsnn_state_quant *q = io->q[s];

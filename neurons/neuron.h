@@ -44,6 +44,9 @@ typedef struct qsnn_neuron_pgrad {
 /* The engine hands models blocks of at most this many neurons (backward keeps per-neuron carries on the stack). */
 #define QSNN_NEURON_BLOCK 1024
 
+/* Indices of per-neuron parameter arrays (qsnn_neuron_io.pn, .gpn). */
+enum { QSNN_PN_BETA = 0, QSNN_PN_THETA = 1, QSNN_PN_ALPHA = 2, QSNN_PN_COUNT = 3 };
+
 /* One call's buffers. Forward reads cur, q, and writes U and S; backward reads cur, U, gS, gU and
  * writes gcur. */
 typedef struct qsnn_neuron_io {
@@ -65,6 +68,15 @@ typedef struct qsnn_neuron_io {
     /* dL/d(state s at step t1-1) from later steps, n_states × n; read when t1 < T (else zero), written for
      * step t0-1 on return. NULL: whole-range calls only. */
     float *carry;
+    /* Per-neuron parameters (model.per_neuron): element j's β, θ, α at pn[QSNN_PN_*][j]; NULL = the
+     * layer's value in qsnn_neuron_params. */
+    const float *pn[QSNN_PN_COUNT];
+    /* Per-element state-grid gain g_j = θ_j/θ_ref: every quantized state of element j is g_j·Q(x/g_j), so
+     * the grid (built for the layer's reference θ) follows each neuron's threshold; g_j = 1 gives Q(x)
+     * bit for bit. NULL = 1. */
+    const float *qgain;
+    /* Backward: per-element parameter gradients, added to; where given they replace pg's β, θ, α. */
+    float *gpn[QSNN_PN_COUNT];
 } qsnn_neuron_io;
 
 /* Learnable per-layer parameters a model reads (qsnn_neuron_ops.params). */

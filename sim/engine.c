@@ -10,6 +10,56 @@
 
 static size_t n_blocks(size_t n) { return (n + BLOCK - 1) / BLOCK; }
 
+/* pn_blk per block: QSNN_PN_COUNT parameter arrays, the gains, QSNN_PN_COUNT gradient arrays. */
+#define PN_GAIN QSNN_PN_COUNT
+#define PN_GRAD (QSNN_PN_COUNT + 1)
+#define PN_ARRAYS (2 * QSNN_PN_COUNT + 1)
+
+/* Points io at block k's per-neuron arrays, filled from the layer's (the batch repeats the neurons). */
+static void per_neuron_io(const qsnn_layer *L, qsnn_workspace *ws, long k, size_t j0, qsnn_neuron_io *io, int grads) {
+    if (!L->pn[QSNN_PN_BETA] && !L->pn[QSNN_PN_THETA] && !L->pn[QSNN_PN_ALPHA]) return;
+    float *base = ws->pn_blk + (size_t)k * PN_ARRAYS * BLOCK;
+    const size_t out = (size_t)L->out;
+    for (int a = 0; a <= PN_GAIN; a++) {
+        const float *src = a == PN_GAIN ? L->q_gain : L->pn[a];
+        if (!src) continue;
+        float *dst = base + (size_t)a * BLOCK;
+        size_t o = j0 % out;
+        for (int j = 0; j < io->n; j++) {
+            dst[j] = src[o];
+            if (++o == out) o = 0;
+        }
+        if (a == PN_GAIN) io->qgain = dst;
+        else io->pn[a] = dst;
+    }
+    if (grads)
+        for (int a = 0; a < QSNN_PN_COUNT; a++)
+            if (L->pn[a]) io->gpn[a] = base + (size_t)(PN_GRAD + a) * BLOCK;
+}
+
+/* Zeroes the per-element gradient arrays of every block before a layer's backward. */
+static void per_neuron_grad_zero(const qsnn_layer *L, qsnn_workspace *ws, long nb) {
+    for (long k = 0; k < nb; k++)
+        for (int a = 0; a < QSNN_PN_COUNT; a++)
+            if (L->pn[a]) memset(ws->pn_blk + ((size_t)k * PN_ARRAYS + PN_GRAD + a) * BLOCK, 0, BLOCK * sizeof(float));
+}
+
+/* Per-neuron gradients: each neuron's elements summed over the batch in block order (the same sum for
+ * any thread count). */
+static void per_neuron_grad_reduce(qsnn_layer *L, qsnn_workspace *ws, size_t n) {
+    const size_t out = (size_t)L->out;
+    for (int a = 0; a < QSNN_PN_COUNT; a++) {
+        if (!L->pn[a]) continue;
+        float *g = L->g_pn[a];
+        memset(g, 0, out * sizeof(float));
+        size_t o = 0;
+        for (size_t e = 0; e < n; e++) {
+            g[o] += ws->pn_blk[((e / BLOCK) * PN_ARRAYS + PN_GRAD + a) * BLOCK + e % BLOCK];
+            if (++o == out) o = 0;
+        }
+    }
+}
+
 /* Rows per convolution chunk: as many as the im2row budget allows (at least 1). */
 static int conv_chunk(const qsnn_conv_shape *s) {
     const size_t per = qsnn_conv_col_floats(s, 1);
@@ -82,6 +132,8 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     bytes += qsnn_arena_round(col * sizeof(float)) + (train ? qsnn_arena_round(gwc * sizeof(float)) : 0);
     const size_t carry_bytes = n_blocks(max_n) * QSNN_NEURON_MAX_STATES * BLOCK * sizeof(float);
     if (train) bytes += qsnn_arena_round(carry_bytes);
+    const size_t pn_bytes = net->cfg.per_neuron ? n_blocks(max_n) * PN_ARRAYS * BLOCK * sizeof(float) : 0;
+    bytes += qsnn_arena_round(pn_bytes);
     qsnn_workspace *ws = qsnn_calloc(ctx, 1, sizeof *ws);
     if (!ws) return QSNN_ERR_NOMEM;
     qsnn_status st = qsnn_arena_create(ctx, bytes, &ws->arena);
@@ -113,6 +165,7 @@ qsnn_status qsnn_workspace_create(qsnn_net *net, int max_B, int T, int train, qs
     ws->pg = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(qsnn_neuron_pgrad));
     ws->spikes = qsnn_arena_alloc(ws->arena, ws->n_pg * sizeof(double));
     if (train) ws->carry = qsnn_arena_alloc(ws->arena, carry_bytes);
+    if (pn_bytes) ws->pn_blk = qsnn_arena_alloc(ws->arena, pn_bytes);
     if (col) ws->col = qsnn_arena_alloc(ws->arena, col * sizeof(float));
     if (gwc && train) ws->gw_conv = qsnn_arena_alloc(ws->arena, gwc * sizeof(float));
     for (int l = 0; l < net->n_layers; l++) {
@@ -397,6 +450,7 @@ static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, in
                                      .cur = b->cur + j0, .i_stride = is, .U = b->U + j0, .u_stride = us,
                                      .plane = us ? (size_t)T * n : n, .S = b->S + j0, .stride = n};
                 for (int q = 0; q < L->ops->n_states; q++) io.q[q] = qsnn_layer_sq(L, q);
+                per_neuron_io(L, ws, k, j0, &io, 0);
                 ws->spikes[k] += L->ops->forward(&L->np, &io);
             }
         }
@@ -434,8 +488,10 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
         const size_t n = (size_t)B * L->out, is = in_static ? 0 : n;
         const long nb = (long)n_blocks(n);
         const int ns = L->ops->n_states;
-        if (learn)
+        if (learn) {
             for (long k = 0; k < nb; k++) ws->pg[k].beta = ws->pg[k].theta = ws->pg[k].alpha = ws->pg[k].scale = 0.0;
+            if (ws->pn_blk) per_neuron_grad_zero(L, ws, nb);
+        }
         const int steps = L->rec ? T : 1;
         for (int s = steps - 1; s >= 0; s--) {
             const int t0 = L->rec ? s : 0, t1 = L->rec ? s + 1 : T;
@@ -449,6 +505,7 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
                                      .gi_stride = is,
                                      .carry = L->rec ? ws->carry + (size_t)k * QSNN_NEURON_MAX_STATES * BLOCK : NULL};
                 for (int q = 0; q < ns; q++) io.q[q] = qsnn_layer_sq(L, q);
+                per_neuron_io(L, ws, k, j0, &io, learn);
                 L->ops->backward(&L->np, &io, learn ? &ws->pg[k] : NULL);
             }
             if (L->rec && s > 0) recurrent_back(L, b->gcur + (size_t)s * n, B, b->gS + (size_t)(s - 1) * n);
@@ -460,6 +517,7 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
             L->g_beta = (float)gb;
             L->g_theta = (float)gt;
             L->g_alpha = (float)ga;
+            if (ws->pn_blk) per_neuron_grad_reduce(L, ws, n);
             if (qsnn_layer_lsq_state(L)) /* LSQ's gradient scale for states summed over T: 1/sqrt(N·T·Qp) */
                 L->g_state_scale = (float)(gsc / sqrt((double)L->out * T * (double)(L->sq.n / 2 - 1)));
         }

@@ -48,6 +48,9 @@ typedef struct qsnn_workspace {
     float *col, *gw_conv;  /* convolution workspaces: im2row columns, a chunk's weight gradient */
     uint64_t dropout_seed; /* the trainer sets it per batch; 0 = dropout off (evaluation) */
     float *carry;          /* training: per-block backward carries of recurrent layers (QSNN_NEURON_MAX_STATES × block) */
+    /* Per-neuron models: per block, QSNN_PN_WS_ARRAYS arrays of BLOCK floats: the parameters of its
+     * elements (element j is neuron (j0 + j) % out), their grid gains, and their gradients. */
+    float *pn_blk;
     double rate[QSNN_MAX_LAYERS]; /* mean firing rate of each layer in the last forward */
     size_t n_pg;
     qsnn_arena *arena;

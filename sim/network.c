@@ -252,6 +252,10 @@ int qsnn_net_plain_lif(const qsnn_net_cfg *cfg, const char **why) {
         if (why) *why = "the hidden layers are recurrent (only feed-forward layers are supported here)";
         return 0;
     }
+    if (cfg->per_neuron) {
+        if (why) *why = "model.per_neuron: per-neuron beta and threshold are not supported here";
+        return 0;
+    }
     for (int l = 0; l < cfg->n_specs; l++)
         if (cfg->spec[l].kind != QSNN_LAYER_DENSE || cfg->spec[l].dropout > 0.0f) {
             snprintf(msg, sizeof msg, "layer %d is %s (only dense layers are supported here)", l,
@@ -355,6 +359,21 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
         }
         if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
         L->np = cfg->neuron_params;
+        if (cfg->per_neuron) {
+            static const unsigned flag[QSNN_PN_COUNT] = {QSNN_NP_BETA, QSNN_NP_THETA, QSNN_NP_ALPHA};
+            const float init[QSNN_PN_COUNT] = {L->beta, L->theta, L->alpha};
+            for (int k = 0; k < QSNN_PN_COUNT; k++) {
+                if (!(L->ops->params & flag[k])) continue;
+                L->pn[k] = qsnn_calloc(ctx, L->out, sizeof(float));
+                L->g_pn[k] = qsnn_calloc(ctx, L->out, sizeof(float));
+                if (!L->pn[k] || !L->g_pn[k]) goto oom;
+                for (int o = 0; o < L->out; o++) L->pn[k][o] = init[k];
+            }
+            if (L->pn[QSNN_PN_THETA] && L->sq_cfg.bits) {
+                if (!(L->q_gain = qsnn_calloc(ctx, L->out, sizeof(float)))) goto oom;
+                for (int o = 0; o < L->out; o++) L->q_gain[o] = 1.0f;
+            }
+        }
     }
     st = qsnn_net_prepare(net);
     if (st) {
@@ -387,6 +406,11 @@ void qsnn_net_destroy(qsnn_net **pnet) {
         qsnn_free(ctx, L->V);
         qsnn_free(ctx, L->gV);
         qsnn_free(ctx, L->v_scales);
+        for (int k = 0; k < QSNN_PN_COUNT; k++) {
+            qsnn_free(ctx, L->pn[k]);
+            qsnn_free(ctx, L->g_pn[k]);
+        }
+        qsnn_free(ctx, L->q_gain);
         qsnn_state_quant_free(ctx, &L->sq);
         for (int s = 0; s < QSNN_NEURON_MAX_STATES - 1; s++) qsnn_state_quant_free(ctx, &L->sq_aux[s]);
     }
@@ -409,6 +433,10 @@ void qsnn_net_init(qsnn_net *net, uint64_t seed) {
         L->beta = net->cfg.neuron_params.beta;
         L->theta = net->cfg.neuron_params.theta;
         L->alpha = net->cfg.neuron_params.alpha;
+        const float init[QSNN_PN_COUNT] = {L->beta, L->theta, L->alpha};
+        for (int k = 0; k < QSNN_PN_COUNT; k++)
+            if (L->pn[k])
+                for (int o = 0; o < L->out; o++) L->pn[k][o] = init[k];
         if (L->rec == QSNN_REC_FULL) /* PyTorch Linear's init for the [N][N] matrix */
             fill_uniform(L->V, qsnn_layer_nv(L), 1.0f / sqrtf((float)L->out), seed, QSNN_STREAM_RECURRENT + l);
         else if (L->rec == QSNN_REC_ONE_TO_ONE) /* 0: the layer starts as its feed-forward twin */
@@ -443,8 +471,28 @@ static void integer_exact(qsnn_net *net, int l) {
     }
 }
 
+/* Per-neuron parameters: refuses non-finite values and thresholds <= 0, clamps β and α to [0, 1] and
+ * sets the state-grid gains θ_o/θ. */
+static qsnn_status prepare_per_neuron(qsnn_ctx *ctx, qsnn_layer *L, int l) {
+    static const char *const names[QSNN_PN_COUNT] = {"beta", "theta", "alpha"};
+    for (int k = 0; k < QSNN_PN_COUNT; k++) {
+        float *v = L->pn[k];
+        if (!v) continue;
+        for (int o = 0; o < L->out; o++) {
+            if (!isfinite(v[o]) || (k == QSNN_PN_THETA && !(v[o] > 0.0f)))
+                return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.%s[%d] is %g%s", l, names[k], o, v[o],
+                                 k == QSNN_PN_THETA ? " (must be finite and > 0)" : "");
+            if (k != QSNN_PN_THETA) v[o] = v[o] < 0.0f ? 0.0f : (v[o] > 1.0f ? 1.0f : v[o]);
+        }
+    }
+    if (L->q_gain)
+        for (int o = 0; o < L->out; o++) L->q_gain[o] = L->pn[QSNN_PN_THETA][o] / L->theta;
+    return QSNN_OK;
+}
+
 qsnn_status qsnn_net_prepare(qsnn_net *net) {
     qsnn_ctx *ctx = net->ctx;
+    qsnn_status st;
     for (int l = 0; l < net->n_layers; l++) {
         qsnn_layer *L = &net->layer[l];
         const int cols = (int)(L->nw / L->w_rows);
@@ -468,6 +516,7 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
             return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.recurrent[%lld] is %g", l, (long long)bad, L->V[bad]);
         L->beta = L->beta < 0.0f ? 0.0f : (L->beta > 1.0f ? 1.0f : L->beta);
         L->alpha = L->alpha < 0.0f ? 0.0f : (L->alpha > 1.0f ? 1.0f : L->alpha);
+        if ((st = prepare_per_neuron(ctx, L, l))) return st;
         L->np = net->cfg.neuron_params;
         if (l < net->cfg.n_specs) { /* the layer's own surrogate */
             const qsnn_layer_spec *sp = &net->cfg.spec[l];
@@ -496,7 +545,7 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         }
         if (L->sq_cfg.bits && (!L->sq.enabled || L->sq.built_theta != L->theta ||
                                (qsnn_layer_lsq_state(L) && L->sq.step != (float)L->sq_cfg.scale))) {
-            qsnn_status st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &L->sq);
+            st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &L->sq);
             if (st) return st;
             for (int s = 1; s < L->ops->n_states; s++) /* the model's other states: the same grid */
                 if ((L->ops->quantized & (1u << s)) &&
@@ -526,16 +575,18 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
             snprintf(p->name, sizeof p->name, "layer%d.bias", l);
             p->data = L->b, p->grad = L->gb, p->n = (size_t)L->w_rows, p->learnable = 1;
         }
-        p = &list[n++];
-        snprintf(p->name, sizeof p->name, "layer%d.beta", l);
-        p->data = &L->beta, p->grad = &L->g_beta, p->n = 1, p->learnable = net->cfg.learn_beta;
-        p = &list[n++];
-        snprintf(p->name, sizeof p->name, "layer%d.theta", l);
-        p->data = &L->theta, p->grad = &L->g_theta, p->n = 1, p->learnable = net->cfg.learn_theta;
-        if (L->ops->params & QSNN_NP_ALPHA) {
+        /* β and θ are listed for every model (checkpoints of older files have them); α only where used */
+        float *scalar[QSNN_PN_COUNT] = {&L->beta, &L->theta, &L->alpha};
+        float *g_scalar[QSNN_PN_COUNT] = {&L->g_beta, &L->g_theta, &L->g_alpha};
+        const int learn[QSNN_PN_COUNT] = {net->cfg.learn_beta, net->cfg.learn_theta, net->cfg.learn_alpha};
+        static const char *const pname[QSNN_PN_COUNT] = {"beta", "theta", "alpha"};
+        for (int k = 0; k < QSNN_PN_COUNT; k++) {
+            if (k == QSNN_PN_ALPHA && !(L->ops->params & QSNN_NP_ALPHA)) continue;
             p = &list[n++];
-            snprintf(p->name, sizeof p->name, "layer%d.alpha", l);
-            p->data = &L->alpha, p->grad = &L->g_alpha, p->n = 1, p->learnable = net->cfg.learn_alpha;
+            snprintf(p->name, sizeof p->name, "layer%d.%s", l, pname[k]);
+            if (L->pn[k]) p->data = L->pn[k], p->grad = L->g_pn[k], p->n = (size_t)L->out;
+            else p->data = scalar[k], p->grad = g_scalar[k], p->n = 1;
+            p->learnable = learn[k];
         }
         if (L->V) {
             p = &list[n++];
@@ -565,6 +616,8 @@ void qsnn_net_zero_grad(qsnn_net *net) {
         memset(L->gW, 0, L->nw * sizeof(float));
         if (L->gb) memset(L->gb, 0, (size_t)L->w_rows * sizeof(float));
         L->g_beta = L->g_theta = L->g_alpha = L->g_state_scale = 0.0f;
+        for (int k = 0; k < QSNN_PN_COUNT; k++)
+            if (L->g_pn[k]) memset(L->g_pn[k], 0, (size_t)L->out * sizeof(float));
         if (L->gV) memset(L->gV, 0, qsnn_layer_nv(L) * sizeof(float));
         if (L->g_wq_learned)
             memset(L->g_wq_learned, 0,

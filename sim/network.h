@@ -40,7 +40,11 @@ typedef struct qsnn_net_cfg {
     char output_neuron[32];       /* the output layer's model; "" = the same as neuron ("li": a readout) */
     int recurrent;                /* hidden layers: QSNN_REC_NONE, _FULL (V [N][N]) or _ONE_TO_ONE (V [N]) */
     qsnn_neuron_params neuron_params;
-    int learn_beta, learn_theta, learn_alpha; /* per layer, learned by the optimizer */
+    int learn_beta, learn_theta, learn_alpha; /* learned by the optimizer */
+    /* β, θ and α are one value per neuron ("layerN.theta" has the layer's size) instead of one per layer.
+     * State grids follow each neuron's threshold: neuron o's grid is the layer's grid (built for the
+     * configured θ) scaled by θ_o/θ (qsnn_layer.q_gain). */
+    int per_neuron;
     int bias;                     /* dense layers have a bias */
     qsnn_state_quant_cfg state_quant;   /* bits: every layer, unless state_layer_bits is given */
     qsnn_weight_quant_cfg weight_quant; /* bits: every layer, unless weight_layer_bits is given */
@@ -70,8 +74,12 @@ typedef struct qsnn_layer {
     float *Wq;           /* forward weights: fake-quantized copy, or W itself when weights are float */
     float *w_scales;     /* weight quantizer scales (1 or out), NULL when float */
     float *gW, *gb;      /* gradients of the master parameters */
-    float beta, theta, alpha; /* neuron parameters (learned when the cfg says so) */
+    float beta, theta, alpha; /* neuron parameters (learned when the cfg says so); per-neuron models: the
+                               * configured values, θ the reference of the state grid */
     float g_beta, g_theta, g_alpha;
+    /* Per-neuron models: pn[QSNN_PN_*] holds `out` values of each parameter the model uses (else NULL),
+     * g_pn their gradients; q_gain[o] = θ_o/θ when states are quantized (else NULL). */
+    float *pn[QSNN_PN_COUNT], *g_pn[QSNN_PN_COUNT], *q_gain;
     /* Recurrent weights (rec != QSNN_REC_NONE): V [out][out] or [out]; Vq the forward copy (fake-quantized
      * by min-max uniform_symmetric at the layer's weight bits, or V itself), v_scales its scales. */
     qsnn_recurrence rec;
@@ -94,6 +102,14 @@ static inline const qsnn_state_quant *qsnn_layer_sq(const qsnn_layer *L, int s) 
     if (!(L->ops->quantized & (1u << s))) return NULL;
     const qsnn_state_quant *q = s ? &L->sq_aux[s - 1] : &L->sq;
     return q->enabled ? q : NULL;
+}
+/* Neuron o's state-grid gain (1 without per-neuron thresholds). */
+static inline float qsnn_layer_qgain(const qsnn_layer *L, int o) { return L->q_gain ? L->q_gain[o] : 1.0f; }
+/* The level index (of the layer's grid) of neuron o's quantized state v, undoing its gain; -1 when v is
+ * not a level (gained values are matched to the nearest level: g·l/g need not round back to l). */
+static inline int qsnn_layer_level_index(const qsnn_layer *L, int o, float v) {
+    if (!L->q_gain) return qsnn_state_level_index(&L->sq, v);
+    return qsnn_state_level_index(&L->sq, qsnn_state_quant_ref(&L->sq, v / L->q_gain[o]));
 }
 /* Number of elements of V (0 without recurrence). */
 static inline size_t qsnn_layer_nv(const qsnn_layer *L) {

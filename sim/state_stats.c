@@ -21,7 +21,8 @@ void qsnn_state_stats_init(qsnn_state_stats *s, const qsnn_layer *L) {
     }
 }
 
-static inline int bin_of(const qsnn_state_stats *s, const qsnn_layer *L, float u, int *sat) {
+static inline int bin_of(const qsnn_state_stats *s, const qsnn_layer *L, int o, float u, int *sat) {
+    if (L->q_gain) u = qsnn_state_quant_ref(&L->sq, u / L->q_gain[o]); /* the level behind g·level */
     if (s->per_level) {
         const int k = qsnn_state_level_index(&L->sq, u);
         *sat = k == 0 || k == s->n_bins - 1;
@@ -41,7 +42,7 @@ void qsnn_state_stats_add(qsnn_state_stats *s, const qsnn_layer *L, const float 
         #pragma omp for schedule(static)
         for (size_t i = 0; i < n; i++) {
             int st;
-            local[bin_of(s, L, U[i], &st)]++;
+            local[bin_of(s, L, L->q_gain ? (int)(i % (size_t)L->out) : 0, U[i], &st)]++;
             sat += st;
         }
         #pragma omp critical(qsnn_state_stats)

@@ -20,7 +20,7 @@ typedef struct qsnn_state_stats {
 
 /* Empty statistics shaped for layer L (its grid, or its configured range when states are float). */
 void qsnn_state_stats_init(qsnn_state_stats *s, const qsnn_layer *L);
-/* Adds n membrane values of layer L. The counts do not depend on the thread count. */
+/* Adds n membrane values of layer L, whole rows of its neurons (value i is neuron i % out). The counts do not depend on the thread count. */
 void qsnn_state_stats_add(qsnn_state_stats *s, const qsnn_layer *L, const float *U, size_t n);
 /* saturated / total (0 when empty). */
 double qsnn_state_stats_saturation(const qsnn_state_stats *s);
