@@ -34,6 +34,10 @@ static void help(void) {
            "  --adaround             learn each weight's rounding so the layer's input currents match\n"
            "                         the float ones on the calibration data (AdaRound; 2+ bits)\n"
            "  --adaround-iters N     its optimisation steps per layer (default 500)\n"
+           "  --fold-thresholds      scale each neuron's input weights, bias and threshold by a power\n"
+           "                         of two so every row spans the layer's weight range (the float\n"
+           "                         spikes do not change); the model gets per-neuron thresholds.\n"
+           "                         Pays off with --per-tensor: one step then serves every row\n"
            "  --calib N              calibration samples (default 512)\n"
            "  --data DIR             folder with the IDX files (default: the one used in training)\n"
            "  --threads N            threads (0 = all cores)\n"
@@ -68,6 +72,8 @@ int qsnn_cmd_quantize(int argc, char **argv) {
             o.bias_correction = 0;
         } else if (!strcmp(a, "--adaround")) {
             o.adaround = 1;
+        } else if (!strcmp(a, "--fold-thresholds")) {
+            o.fold_thresholds = 1;
         } else if (!strcmp(a, "--out") || !strcmp(a, "--data") || !strcmp(a, "--threads") || !strcmp(a, "--calib") ||
                    !strcmp(a, "--weight-bits") || !strcmp(a, "--state-bits") || !strcmp(a, "--grid") ||
                    !strcmp(a, "--range") || !strcmp(a, "--state-range") || !strcmp(a, "--percentile") ||
@@ -161,6 +167,9 @@ int qsnn_cmd_quantize(int argc, char **argv) {
         printf("  weights: %d bits, %s%s%s\n", o.weight_bits,
                o.granularity == QSNN_WQ_PER_CHANNEL ? "per output neuron" : "per tensor",
                o.adaround && o.weight_bits >= 2 ? ", AdaRound" : "", o.bias_correction ? ", bias corrected" : "");
+    for (int l = 0; o.fold_thresholds && l < qnet->n_layers; l++)
+        printf("  layer %d: %.1f%% of neurons folded, threshold x%g at most\n", l, 100.0 * rep.fold_frac[l],
+               rep.fold_max[l]);
     for (int l = 0; o.adaround && o.weight_bits >= 2 && l < qnet->n_layers; l++)
         printf("  layer %d: input-current error %.4g with nearest rounding, %.4g with AdaRound (%.1f%% of weights "
                "rounded the other way)\n",

@@ -369,7 +369,7 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
                 if (!L->pn[k] || !L->g_pn[k]) goto oom;
                 for (int o = 0; o < L->out; o++) L->pn[k][o] = init[k];
             }
-            if (L->pn[QSNN_PN_THETA] && L->sq_cfg.bits) {
+            if (L->pn[QSNN_PN_THETA]) { /* also for float states: statistics read membranes relative to θ_o */
                 if (!(L->q_gain = qsnn_calloc(ctx, L->out, sizeof(float)))) goto oom;
                 for (int o = 0; o < L->out; o++) L->q_gain[o] = 1.0f;
             }

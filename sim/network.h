@@ -78,7 +78,7 @@ typedef struct qsnn_layer {
                                * configured values, θ the reference of the state grid */
     float g_beta, g_theta, g_alpha;
     /* Per-neuron models: pn[QSNN_PN_*] holds `out` values of each parameter the model uses (else NULL),
-     * g_pn their gradients; q_gain[o] = θ_o/θ when states are quantized (else NULL). */
+     * g_pn their gradients; q_gain[o] = θ_o/θ when θ is per neuron (else NULL). */
     float *pn[QSNN_PN_COUNT], *g_pn[QSNN_PN_COUNT], *q_gain;
     /* Recurrent weights (rec != QSNN_REC_NONE): V [out][out] or [out]; Vq the forward copy (fake-quantized
      * by min-max uniform_symmetric at the layer's weight bits, or V itself), v_scales its scales. */
@@ -108,7 +108,7 @@ static inline float qsnn_layer_qgain(const qsnn_layer *L, int o) { return L->q_g
 /* The level index (of the layer's grid) of neuron o's quantized state v, undoing its gain; -1 when v is
  * not a level (gained values are matched to the nearest level: g·l/g need not round back to l). */
 static inline int qsnn_layer_level_index(const qsnn_layer *L, int o, float v) {
-    if (!L->q_gain) return qsnn_state_level_index(&L->sq, v);
+    if (!L->q_gain || !L->sq.enabled) return qsnn_state_level_index(&L->sq, v);
     return qsnn_state_level_index(&L->sq, qsnn_state_quant_ref(&L->sq, v / L->q_gain[o]));
 }
 /* Number of elements of V (0 without recurrence). */

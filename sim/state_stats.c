@@ -22,7 +22,8 @@ void qsnn_state_stats_init(qsnn_state_stats *s, const qsnn_layer *L) {
 }
 
 static inline int bin_of(const qsnn_state_stats *s, const qsnn_layer *L, int o, float u, int *sat) {
-    if (L->q_gain) u = qsnn_state_quant_ref(&L->sq, u / L->q_gain[o]); /* the level behind g·level */
+    if (L->q_gain) /* relative to the neuron's own threshold; quantized: the level behind g·level */
+        u = L->sq.enabled ? qsnn_state_quant_ref(&L->sq, u / L->q_gain[o]) : u / L->q_gain[o];
     if (s->per_level) {
         const int k = qsnn_state_level_index(&L->sq, u);
         *sat = k == 0 || k == s->n_bins - 1;

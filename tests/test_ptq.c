@@ -7,7 +7,9 @@
 
 #include "core/rng.h"
 #include "quant/range.h"
+#include "sim/engine.h"
 #include "train/adaround.h"
+#include "train/ptq.h"
 #include "test_util.h"
 
 Test(ptq_range, symmetric_steps) {
@@ -85,6 +87,25 @@ Test(ptq_cli, quantize_a_trained_model, .timeout = 180) {
     cr_expect_eq(st, 0, "%s", out);
     cr_expect(strstr(out, "matches the accuracy recorded") != NULL, "eval reproduces the reported %.2f%%: %s", q, out);
     free(out);
+    /* folding: per-tensor steps over folded rows quantize like per-row steps */
+    double acc2[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s quantize %s/fp/model.h5 --out %s/f%d.h5 --calib 128 --weight-bits 3 --state-bits 0 "
+                 "--range minmax --no-bias-correction --no-progress %s 2>&1",
+                 QSNN_BIN, dir, dir, k, k ? "--per-tensor --fold-thresholds" : "");
+        out = run_capture(cmd, &st);
+        cr_expect_eq(st, 0, "%s", out);
+        cr_expect(!k || strstr(out, "of neurons folded"), "%s", out);
+        acc = strstr(out, "quantized ");
+        cr_assert_not_null(acc, "%s", out);
+        acc2[k] = atof(acc + 10);
+        free(out);
+    }
+    cr_expect_leq(fabs(acc2[1] - acc2[0]), 0.4, "folded per-tensor %.2f%% vs per-row %.2f%%", acc2[1], acc2[0]);
+    snprintf(cmd, sizeof cmd, "%s eval %s/f1.h5 --no-progress 2>&1", QSNN_BIN, dir);
+    out = run_capture(cmd, &st);
+    cr_expect(st == 0 && strstr(out, "matches the accuracy recorded"), "a folded model evaluates as reported: %s", out);
+    free(out);
     /* bad input: one line, exit status, no file */
     snprintf(cmd, sizeof cmd, "%s quantize %s/fp/model.h5 --out %s/bad.h5 --weight-bits 17 2>&1", QSNN_BIN, dir, dir);
     out = run_capture(cmd, &st);
@@ -134,5 +155,70 @@ Test(ptq_range, adaround_reconstructs_better_than_nearest_rounding) {
     ctx = test_ctx(1); /* the same rounding with one thread */
     cr_assert_eq(qsnn_adaround(ctx, W, s, OUT, IN, -4, 3, G, NULL, codes1, NULL), QSNN_OK);
     cr_expect_eq(memcmp(codes, codes1, sizeof codes), 0, "independent of the thread count");
+    qsnn_ctx_destroy(&ctx);
+}
+
+/* Threshold folding: every row gets the layer's weight range, bias and threshold follow the row's
+ * factor, and the float network fires as before (up to rounding). */
+Test(ptq_fold, rows_share_the_range_and_spikes_stay) {
+    enum { FI = 30, HI = 40, CO = 5, TT = 10, BB = 8 };
+    qsnn_ctx *ctx = test_ctx(1);
+    qsnn_net *ref = NULL, *fold = NULL;
+    qsnn_net_cfg cfg;
+    qsnn_net_cfg_default(&cfg);
+    cfg.n_inputs = FI, cfg.sizes[0] = HI, cfg.sizes[1] = CO;
+    cr_assert_eq(qsnn_net_create(ctx, &cfg, &ref), QSNN_OK);
+    cfg.per_neuron = 1;
+    cr_assert_eq(qsnn_net_create(ctx, &cfg, &fold), QSNN_OK);
+    qsnn_net_init(ref, 5);
+    qsnn_net_init(fold, 5);
+    for (int l = 0; l < 2; l++)
+        for (int o = 0; o < ref->layer[l].out; o++) /* rows of very different ranges */
+            for (int i = 0; i < ref->layer[l].in; i++) {
+                const size_t k = (size_t)o * ref->layer[l].in + i;
+                ref->layer[l].W[k] *= (l ? 20.0f : 3.0f) * (0.2f + (float)(o % 7) / 6.0f);
+                fold->layer[l].W[k] = ref->layer[l].W[k];
+            }
+    qsnn_ptq_report rep;
+    memset(&rep, 0, sizeof rep);
+    for (int l = 0; l < 2; l++) qsnn_ptq_fold_thresholds(fold, l, &rep);
+    cr_assert_eq(qsnn_net_prepare(ref), QSNN_OK);
+    cr_assert_eq(qsnn_net_prepare(fold), QSNN_OK, "%s", qsnn_last_error(ctx));
+    for (int l = 0; l < 2; l++) {
+        const qsnn_layer *R = &ref->layer[l], *L = &fold->layer[l];
+        float big = 0.0f;
+        for (size_t k = 0; k < R->nw; k++) big = fmaxf(big, fabsf(R->W[k]));
+        cr_expect_gt(rep.fold_max[l], 2.5, "layer %d: some rows were far below the range", l);
+        for (int o = 0; o < L->out; o++) {
+            float m = 0.0f;
+            for (int i = 0; i < L->in; i++) m = fmaxf(m, fabsf(L->W[(size_t)o * L->in + i]));
+            cr_expect_float_eq(m, big, 1e-6f * big, "layer %d row %d spans the layer's range", l, o);
+            const float c = L->pn[QSNN_PN_THETA][o] / R->theta;
+            cr_expect_float_eq(L->W[(size_t)o * L->in], c * R->W[(size_t)o * R->in], 1e-6f * fabsf(L->W[(size_t)o * L->in]));
+            cr_expect_float_eq(L->b[o], c * R->b[o], 1e-6f * fabsf(L->b[o]) + 1e-12f, "the bias follows the row");
+            cr_expect_float_eq(L->q_gain[o], c, 1e-6f * c);
+        }
+    }
+    qsnn_workspace *wr = NULL, *wf = NULL;
+    cr_assert_eq(qsnn_workspace_create(ref, BB, TT, 0, &wr), QSNN_OK);
+    cr_assert_eq(qsnn_workspace_create(fold, BB, TT, 0, &wf), QSNN_OK);
+    float x[BB * FI];
+    qsnn_rng r;
+    qsnn_rng_init(&r, 9, 0);
+    for (int i = 0; i < BB * FI; i++) x[i] = qsnn_rng_uniform(&r);
+    cr_assert_eq(qsnn_forward_infer(ref, wr, x, 1, BB), QSNN_OK);
+    cr_assert_eq(qsnn_forward_infer(fold, wf, x, 1, BB), QSNN_OK);
+    int differ = 0, spikes = 0;
+    for (int i = 0; i < TT * BB * CO; i++) {
+        differ += wr->buf[1].S[i] != wf->buf[1].S[i];
+        spikes += wr->buf[1].S[i] > 0.5f;
+    }
+    cr_expect_gt(spikes, 20, "the output layer fires (%d spikes, hidden rate %g)", spikes, wr->rate[0]);
+    cr_expect_leq(differ, 2, "folding moved %d of %d output spike slots", differ, TT * BB * CO);
+    cr_expect_lt(fabs(wr->rate[0] - wf->rate[0]), 1e-3, "hidden rates %g vs %g", wr->rate[0], wf->rate[0]);
+    qsnn_workspace_destroy(&wr);
+    qsnn_workspace_destroy(&wf);
+    qsnn_net_destroy(&ref);
+    qsnn_net_destroy(&fold);
     qsnn_ctx_destroy(&ctx);
 }

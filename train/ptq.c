@@ -2,6 +2,7 @@
 #include "datasets/batch.h"
 #include "sim/gemm.h"
 #include "train/adaround.h"
+#include "train/loss.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -169,6 +170,30 @@ static void copy_params(qsnn_net *dst, qsnn_net *src) {
             if (strcmp(a[i].name, b[j].name) == 0 && a[i].n == b[j].n) memcpy(a[i].data, b[j].data, a[i].n * sizeof(float));
 }
 
+void qsnn_ptq_fold_thresholds(qsnn_net *net, int l, qsnn_ptq_report *rep) {
+    qsnn_layer *L = &net->layer[l];
+    float big = 0.0f;
+    for (size_t i = 0; i < L->nw; i++) big = fmaxf(big, fabsf(L->W[i]));
+    rep->fold_max[l] = 1.0, rep->fold_frac[l] = 0.0;
+    int scaled = 0;
+    for (int o = 0; o < L->out; o++) {
+        float m = 0.0f, *w = L->W + (size_t)o * L->in;
+        for (int i = 0; i < L->in; i++) m = fmaxf(m, fabsf(w[i]));
+        if (!(m > 0.0f)) continue;
+        /* c = big/m: the row then has the layer's range, so a per-tensor step quantizes it as a per-row
+         * step would (powers of two would keep the float spikes bit-exact but leave rows up to 2x short:
+         * 3-bit per-tensor PTQ of the default network reached 69.8% that way, 82.7% with exact ratios) */
+        const float c = big / m;
+        if (!(c > 1.0f)) continue;
+        for (int i = 0; i < L->in; i++) w[i] *= c;
+        if (L->b) L->b[o] *= c;
+        L->pn[QSNN_PN_THETA][o] *= c;
+        scaled++;
+        if (c > rep->fold_max[l]) rep->fold_max[l] = c;
+    }
+    rep->fold_frac[l] = (double)scaled / L->out;
+}
+
 qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, const qsnn_data_cfg *dcfg,
                      const qsnn_dataset *calib, uint64_t seed, const qsnn_ptq_opts *o, qsnn_net_cfg *out_cfg,
                      qsnn_net **out, qsnn_ptq_report *rep) {
@@ -187,6 +212,16 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
     snprintf(c.weight_quant.method, sizeof c.weight_quant.method, "%s", o->weight_bits >= 2 ? "lsq" : "uniform_symmetric");
     c.state_quant.bits = o->state_bits;
     c.state_quant.grid = o->grid;
+    if (o->fold_thresholds) {
+        for (int l = 1; l < src->n_layers; l++)
+            if (src->layer[l].theta != src->layer[0].theta)
+                return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
+                                 "quantize --fold-thresholds: the layers learned different thresholds (%g, %g); "
+                                 "folding needs one reference threshold",
+                                 src->layer[0].theta, src->layer[l].theta);
+        c.per_neuron = 1;
+        c.neuron_params.theta = src->layer[0].theta; /* the reference of the per-neuron grids */
+    }
     calib_stats cs;
     memset(&cs, 0, sizeof cs);
     cs.want_gram = o->adaround && o->weight_bits >= 2;
@@ -200,6 +235,19 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
     if (!st) st = qsnn_net_create(ctx, &c, &net);
     if (st) goto done;
     copy_params(net, src);
+    if (o->fold_thresholds) {
+        const qsnn_loss_ops *loss = qsnn_loss_find(tcfg->loss);
+        for (int l = 0; l < net->n_layers; l++) {
+            qsnn_layer *L = &net->layer[l], *S = &src->layer[l];
+            for (int o2 = 0; o2 < L->out; o2++) {
+                L->pn[QSNN_PN_BETA][o2] = S->beta; /* the source's (maybe learned) per-layer values */
+                L->pn[QSNN_PN_THETA][o2] = S->theta;
+            }
+            if (l < net->n_layers - 1 || (loss && !loss->uses_membrane)) qsnn_ptq_fold_thresholds(net, l, rep);
+        }
+        st = qsnn_net_prepare(net);
+        if (st) goto done;
+    }
     rep->calib_samples = (long)calib->n;
     rep->lower_limit = c.state_quant.lower_limit, rep->upper_limit = c.state_quant.upper_limit;
     for (int l = 0; l < net->n_layers && !st; l++) {

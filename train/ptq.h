@@ -23,6 +23,14 @@ typedef struct qsnn_ptq_opts {
     int bias_correction;
     int adaround;       /* learn each weight's rounding (train/adaround.h) instead of rounding to nearest */
     int adaround_iters; /* 0: 500 */
+    /* Cross-layer equalisation for SNNs (quantizers.md §7, last point): a LIF neuron is scale-equivariant
+     * in (input weights, bias, threshold) jointly, so each row o of W is scaled by c_o = max|W| / max|W_o|,
+     * with the neuron's bias and threshold scaled alike (the model gets per-neuron thresholds and state
+     * grids that follow them). The float network's spikes change only by rounding; a per-tensor weight
+     * step then quantizes every row as its own per-row step would, so per-row scales become per-neuron
+     * thresholds (one weight scale per layer for hardware). The output layer is folded only when the
+     * loss reads its spikes, not its membrane. */
+    int fold_thresholds;
 } qsnn_ptq_opts;
 
 #define QSNN_PTQ_STATE_RATES 100
@@ -36,7 +44,13 @@ typedef struct qsnn_ptq_report {
     /* AdaRound: per layer, the input-current reconstruction error with nearest and learned rounding,
      * and the fraction of weights rounded the other way */
     double round_err_nearest[QSNN_MAX_LAYERS], round_err_adaround[QSNN_MAX_LAYERS], flipped[QSNN_MAX_LAYERS];
+    /* fold_thresholds: per layer, the largest factor c_o and the fraction of neurons scaled (c_o > 1) */
+    double fold_max[QSNN_MAX_LAYERS], fold_frac[QSNN_MAX_LAYERS];
 } qsnn_ptq_report;
+
+/* The folding of qsnn_ptq_opts.fold_thresholds on layer l of a per-neuron network (W, b and θ_o in
+ * place); fills rep's fold_max and fold_frac for l. */
+void qsnn_ptq_fold_thresholds(qsnn_net *net, int l, qsnn_ptq_report *rep);
 
 /* Quantizes a copy of src; *out is a new network (caller destroys) with configuration *out_cfg.
  * calib: samples for the statistics (all of it is used, in batches of tcfg->batch). */
