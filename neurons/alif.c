@@ -9,7 +9,8 @@
  * smooth spike; at t = 0 both S[-1] and R[0] are exactly 0 (LIF's soft R[0] is σ(-kθ) instead).
  * States: U (0), a (1); only U is quantized (a counts spikes). Parameters β, θ: dL/dθ collects θ's
  * uses in every θ[t] and in the subtract reset. The gradient always flows S[t-1] → a[t] → θ[t] → S[t]
- * (the surrogate at S[t-1]); through R only with reset_grad. */
+ * (the surrogate at S[t-1]); through R only with reset_grad. Per neuron (io->pn): β_j and the baseline θ_j,
+ * θ[t] = θ_j + b·a[t]; U's grid gain g_j (io->qgain); gradients to io->gpn where given. */
 #include <math.h>
 #include "neurons/model_kernel.h"
 
@@ -24,6 +25,7 @@ static inline float integrate(int reset, float beta, float theta, float up, floa
 
 static double alif_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
     const float beta = p->beta, theta = p->theta, k = p->slope, rho = p->adapt_decay, b = p->adapt_strength;
+    const float *pb = io->pn[QSNN_PN_BETA], *pt = io->pn[QSNN_PN_THETA];
     const int reset = p->reset, soft = p->surrogate == QSNN_SURR_SOFT, n = io->n;
     const qsnn_state_quant *q = qsnn_io_q(io, 0);
     const size_t us = io->u_stride, pl = io->plane;
@@ -34,15 +36,16 @@ static double alif_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
         float *Up = io->U + (t ? (size_t)(t - 1) * us : 0), *Ut = io->U + (size_t)t * us; /* us = 0: one row */
         float *St = io->S + (size_t)t * io->stride;
         for (int j = 0; j < n; j++) {
+            const float bj = pb ? pb[j] : beta, thj = pt ? pt[j] : theta;
             const float up = t ? Up[j] : 0.0f, ap = t ? Up[pl + j] : 0.0f;
-            const float sprev = t ? qsnn_spike_fn(up - (theta + b * ap), soft, k) : 0.0f;
+            const float sprev = t ? qsnn_spike_fn(up - (thj + b * ap), soft, k) : 0.0f;
             const float a = rho * ap + sprev;
             const float r = reset == QSNN_RESET_NONE ? 0.0f : sprev;
-            float u = integrate(reset, beta, theta, up, in[j], r);
-            if (q) u = qsnn_state_quant_apply(q, u);
+            float u = integrate(reset, bj, thj, up, in[j], r);
+            if (q) u = qsnn_io_quant(io, q, j, u);
             Ut[j] = u;
             Ut[pl + j] = a;
-            const float sp = qsnn_spike_fn(u - (theta + b * a), soft, k);
+            const float sp = qsnn_spike_fn(u - (thj + b * a), soft, k);
             St[j] = sp;
             count += sp;
         }
@@ -53,6 +56,7 @@ static double alif_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
 
 static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
     const float beta = p->beta, theta = p->theta, k = p->slope, rho = p->adapt_decay, b = p->adapt_strength;
+    const float *pb = io->pn[QSNN_PN_BETA], *pt = io->pn[QSNN_PN_THETA];
     const int reset = p->reset, sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
     const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     const qsnn_state_quant *q = qsnn_io_q(io, 0);
@@ -71,28 +75,29 @@ static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
         const float *gSt = io->gS ? io->gS + (size_t)t * io->stride : NULL;
         const float *gUt = io->gU ? io->gU + (size_t)t * io->stride : NULL;
         for (int j = 0; j < n; j++) {
+            const float bj = pb ? pb[j] : beta, thj = pt ? pt[j] : theta;
             const float up = t ? Up[j] : 0.0f, ap = t ? Up[pl + j] : 0.0f;
-            const float xp = up - (theta + b * ap); /* U[t-1] - θ[t-1] */
+            const float xp = up - (thj + b * ap); /* U[t-1] - θ[t-1] */
             const float sprev = t ? qsnn_spike_fn(xp, soft, k) : 0.0f;
             const float a = rho * ap + sprev;
             const float r = reset == QSNN_RESET_NONE ? 0.0f : sprev;
-            const float pre = integrate(reset, beta, theta, up, in[j], r);
+            const float pre = integrate(reset, bj, thj, up, in[j], r);
             float gu = cu[j], gs_sg = 0.0f;
             if (gSt) {
-                gs_sg = gSt[j] * qsnn_surr(sid, Ut[j] - (theta + b * a), k);
+                gs_sg = gSt[j] * qsnn_surr(sid, Ut[j] - (thj + b * a), k);
                 gu += gs_sg;
             }
             if (gUt) gu += gUt[j];
-            if (lsq) gsc += (double)gu * qsnn_lsq_dq(q, pre);
-            const float gp = clip && (pre < q->lo || pre > q->hi) ? 0.0f : gu; /* dL/d(U[t] before Q) */
+            if (lsq) gsc += (double)gu * qsnn_io_lsq_dq(io, q, j, pre);
+            const float gp = clip && qsnn_io_clipped(io, q, j, pre) ? 0.0f : gu; /* dL/d(U[t] before Q) */
             if (gs == 0) gcur[j] += gp;
             else gcur[(size_t)t * gs + j] = gp;
             const float gat = ca[j] - b * gs_sg; /* dL/da[t]: later steps and θ[t] in S[t] */
             float gup, gr;                        /* dL/dU[t-1] through the integration, dL/dR[t] */
             switch (reset) {
-            case QSNN_RESET_SUBTRACT: gup = beta * gp; gr = -theta * gp; break;
-            case QSNN_RESET_ZERO: gup = beta * (1.0f - r) * gp; gr = -(beta * up) * gp; break;
-            default: gup = beta * gp; gr = 0.0f; break;
+            case QSNN_RESET_SUBTRACT: gup = bj * gp; gr = -thj * gp; break;
+            case QSNN_RESET_ZERO: gup = bj * (1.0f - r) * gp; gr = -(bj * up) * gp; break;
+            default: gup = bj * gp; gr = 0.0f; break;
             }
             float gsp = gat; /* dL/dS[t-1]: through a[t], and through R[t] with reset_grad */
             if (rgrad) gsp += gr;
@@ -106,9 +111,9 @@ static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
             cu[j] = gup;
             ca[j] = gap;
             if (pg) {
-                gb += (double)gp * (reset == QSNN_RESET_ZERO ? up * (1.0f - r) : up);
-                gth += -(double)gs_sg - (double)gx;
-                if (reset == QSNN_RESET_SUBTRACT) gth -= (double)gp * r;
+                qsnn_io_pg(io, QSNN_PN_BETA, j, &gb, (double)gp * (reset == QSNN_RESET_ZERO ? up * (1.0f - r) : up));
+                qsnn_io_pg(io, QSNN_PN_THETA, j, &gth, -(double)gs_sg - (double)gx);
+                if (reset == QSNN_RESET_SUBTRACT) qsnn_io_pg(io, QSNN_PN_THETA, j, &gth, -((double)gp * r));
             }
         }
     }

@@ -11,7 +11,8 @@
  * I[t] cancels in U[t]; it reaches U[t+1] as (α - β)·I[t], so the kernel is alpha-shaped (rises, then
  * decays) only for α > β. That is not enforced (model.alpha, model.beta are the user's).
  * States: U (0), E (1), N (2). Parameters β, θ, α. LSQ: every quantized state adds its dÛ/ds term
- * (the grids share the layer's step s). */
+ * (the grids share the layer's step s). Per-neuron α_j, β_j, θ_j and grid gains g_j: io->pn, io->qgain (every
+ * quantized state of element j is g_j·Q(x/g_j)); their gradients go to io->gpn where given. */
 #include <math.h>
 #include "neurons/model_kernel.h"
 
@@ -37,6 +38,7 @@ static inline void currents(int reset, float alpha, float beta, float theta, flo
 
 static double alpha_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
     const float alpha = p->alpha, beta = p->beta, theta = p->theta, k = p->slope;
+    const float *pa = io->pn[QSNN_PN_ALPHA], *pb = io->pn[QSNN_PN_BETA], *pt = io->pn[QSNN_PN_THETA];
     const int reset = p->reset, soft = p->surrogate == QSNN_SURR_SOFT, n = io->n;
     const qsnn_state_quant *qu = qsnn_io_q(io, 0), *qe = qsnn_io_q(io, 1), *qn = qsnn_io_q(io, 2);
     const size_t us = io->u_stride, pl = io->plane;
@@ -48,18 +50,19 @@ static double alpha_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *i
         float *Up = io->U + (t ? (size_t)(t - 1) * us : 0), *Ut = io->U + (size_t)t * us;
         float *St = io->S + (size_t)t * io->stride;
         for (int j = 0; j < n; j++) {
+            const float aj = pa ? pa[j] : alpha, bj = pb ? pb[j] : beta, thj = pt ? pt[j] : theta;
             const float up = t ? Up[j] : 0.0f, ep = t ? Up[pl + j] : 0.0f, np = t ? Up[2 * pl + j] : 0.0f;
-            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(up - theta, soft, k);
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(up - thj, soft, k);
             float e, nn;
-            currents(reset, alpha, beta, theta, r, ep, np, in[j], &e, &nn);
-            if (qe) e = qsnn_state_quant_apply(qe, e);
-            if (qn) nn = qsnn_state_quant_apply(qn, nn);
+            currents(reset, aj, bj, thj, r, ep, np, in[j], &e, &nn);
+            if (qe) e = qsnn_io_quant(io, qe, j, e);
+            if (qn) nn = qsnn_io_quant(io, qn, j, nn);
             float u = e + nn;
-            if (qu) u = qsnn_state_quant_apply(qu, u);
+            if (qu) u = qsnn_io_quant(io, qu, j, u);
             Ut[j] = u;
             Ut[pl + j] = e;
             Ut[2 * pl + j] = nn;
-            const float sp = qsnn_spike_fn(u - theta, soft, k);
+            const float sp = qsnn_spike_fn(u - thj, soft, k);
             St[j] = sp;
             count += sp;
         }
@@ -70,6 +73,7 @@ static double alpha_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *i
 
 static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
     const float alpha = p->alpha, beta = p->beta, theta = p->theta, k = p->slope;
+    const float *pa = io->pn[QSNN_PN_ALPHA], *pb = io->pn[QSNN_PN_BETA], *pt = io->pn[QSNN_PN_THETA];
     const int reset = p->reset, sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
     const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     const qsnn_state_quant *qu = qsnn_io_q(io, 0), *qe = qsnn_io_q(io, 1), *qn = qsnn_io_q(io, 2);
@@ -89,53 +93,54 @@ static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
         const float *gSt = io->gS ? io->gS + (size_t)t * io->stride : NULL;
         const float *gUt = io->gU ? io->gU + (size_t)t * io->stride : NULL;
         for (int j = 0; j < n; j++) {
+            const float aj = pa ? pa[j] : alpha, bj = pb ? pb[j] : beta, thj = pt ? pt[j] : theta;
             const float up = t ? Up[j] : 0.0f, ep = t ? Up[pl + j] : 0.0f, np = t ? Up[2 * pl + j] : 0.0f;
-            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(up - theta, soft, k);
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(up - thj, soft, k);
             float e, nn;
-            currents(reset, alpha, beta, theta, r, ep, np, in[j], &e, &nn);
+            currents(reset, aj, bj, thj, r, ep, np, in[j], &e, &nn);
             const float usum = Ut[pl + j] + Ut[2 * pl + j]; /* U before quantization */
             float gu = cu[j], gs_sg = 0.0f;
             if (gSt) {
-                gs_sg = gSt[j] * qsnn_surr(sid, Ut[j] - theta, k);
+                gs_sg = gSt[j] * qsnn_surr(sid, Ut[j] - thj, k);
                 gu += gs_sg;
             }
             if (gUt) gu += gUt[j];
-            if (lu) gsc += (double)gu * qsnn_lsq_dq(qu, usum);
-            const float gsum = qsnn_q_clipped(qu, usum) ? 0.0f : gu;
+            if (lu) gsc += (double)gu * qsnn_io_lsq_dq(io, qu, j, usum);
+            const float gsum = qsnn_io_clipped(io, qu, j, usum) ? 0.0f : gu;
             float ge = ce[j] + gsum, gn = cn[j] + gsum;
-            if (le) gsc += (double)ge * qsnn_lsq_dq(qe, e);
-            if (ln) gsc += (double)gn * qsnn_lsq_dq(qn, nn);
-            if (qsnn_q_clipped(qe, e)) ge = 0.0f;
-            if (qsnn_q_clipped(qn, nn)) gn = 0.0f;
+            if (le) gsc += (double)ge * qsnn_io_lsq_dq(io, qe, j, e);
+            if (ln) gsc += (double)gn * qsnn_io_lsq_dq(io, qn, j, nn);
+            if (qsnn_io_clipped(io, qe, j, e)) ge = 0.0f;
+            if (qsnn_io_clipped(io, qn, j, nn)) gn = 0.0f;
             const float gi = ge - gn;
             if (gs == 0) gcur[j] += gi;
             else gcur[(size_t)t * gs + j] = gi;
             float gr; /* dL/dR[t] */
             switch (reset) {
             case QSNN_RESET_SUBTRACT:
-                ce[j] = alpha * ge;
-                cn[j] = beta * gn;
-                gr = -theta * ge;
+                ce[j] = aj * ge;
+                cn[j] = bj * gn;
+                gr = -thj * ge;
                 break;
             case QSNN_RESET_ZERO:
-                ce[j] = (1.0f - r) * alpha * ge;
-                cn[j] = (1.0f - r) * beta * gn;
-                gr = -(alpha * ep) * ge - (beta * np) * gn;
+                ce[j] = (1.0f - r) * aj * ge;
+                cn[j] = (1.0f - r) * bj * gn;
+                gr = -(aj * ep) * ge - (bj * np) * gn;
                 break;
             default:
-                ce[j] = alpha * ge;
-                cn[j] = beta * gn;
+                ce[j] = aj * ge;
+                cn[j] = bj * gn;
                 gr = 0.0f;
                 break;
             }
-            const float sp = rgrad ? qsnn_surr(sid, up - theta, k) : 0.0f; /* dR/dU[t-1] = -dR/dθ */
+            const float sp = rgrad ? qsnn_surr(sid, up - thj, k) : 0.0f; /* dR/dU[t-1] = -dR/dθ */
             cu[j] = gr * sp;
             if (pg) {
                 const float z = reset == QSNN_RESET_ZERO ? 1.0f - r : 1.0f;
-                ga += (double)ge * (z * ep);
-                gb += (double)gn * (z * np);
-                gth += -(double)gr * sp - (double)gs_sg;
-                if (reset == QSNN_RESET_SUBTRACT) gth -= (double)ge * r;
+                qsnn_io_pg(io, QSNN_PN_ALPHA, j, &ga, (double)ge * (z * ep));
+                qsnn_io_pg(io, QSNN_PN_BETA, j, &gb, (double)gn * (z * np));
+                qsnn_io_pg(io, QSNN_PN_THETA, j, &gth, -(double)gr * sp - (double)gs_sg);
+                if (reset == QSNN_RESET_SUBTRACT) qsnn_io_pg(io, QSNN_PN_THETA, j, &gth, -((double)ge * r));
             }
         }
     }

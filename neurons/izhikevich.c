@@ -16,7 +16,8 @@
  * blend so that a hard spike gives exactly c. In soft mode R and S are the smooth spike (R[0] too,
  * from the initial v = c, like LIF). States v (0), u (1), both quantized on the layer's grid.
  * Parameter: θ only. Backward is the exact adjoint of these float updates (the surrogate stands in
- * for dS/dv, and for dR/dv[t-1] with reset_grad). LSQ: v's and u's dÛ/ds terms both go to pg->scale. */
+ * for dS/dv, and for dR/dv[t-1] with reset_grad). LSQ: v's and u's dÛ/ds terms both go to pg->scale.
+ * Per neuron: θ_j (io->pn; gradient to io->gpn where given) and the grid gain g_j of v and u (io->qgain). */
 #include <math.h>
 #include "neurons/model_kernel.h"
 
@@ -41,6 +42,7 @@ static inline float izh_u(const qsnn_neuron_params *p, float u0, float v) { retu
 
 static double izh_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
     const float theta = p->theta, k = p->slope, c = p->izh_c, u_init = p->izh_b * p->izh_c;
+    const float *pt = io->pn[QSNN_PN_THETA];
     const int reset = p->reset == QSNN_RESET_SUBTRACT ? QSNN_RESET_ZERO : p->reset;
     const int soft = p->surrogate == QSNN_SURR_SOFT, n = io->n;
     const qsnn_state_quant *qv = qsnn_io_q(io, 0), *qu = qsnn_io_q(io, 1);
@@ -52,14 +54,15 @@ static double izh_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io)
         float *Vp = io->U + (t ? (size_t)(t - 1) * us : 0), *Vt = io->U + (size_t)t * us; /* us = 0: one row */
         float *St = io->S + (size_t)t * io->stride;
         for (int j = 0; j < n; j++) {
+            const float thj = pt ? pt[j] : theta;
             const float vp = t ? Vp[j] : c, up = t ? Vp[pl + j] : u_init;
-            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(vp - theta, soft, k);
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(vp - thj, soft, k);
             const izh_mid m = izh_step(p, reset, r, vp, up, in[j]);
-            const float v = qv ? qsnn_state_quant_apply(qv, m.v2) : m.v2;
+            const float v = qv ? qsnn_io_quant(io, qv, j, m.v2) : m.v2;
             const float u2 = izh_u(p, m.u0, v);
             Vt[j] = v;
-            Vt[pl + j] = qu ? qsnn_state_quant_apply(qu, u2) : u2;
-            const float sp = qsnn_spike_fn(v - theta, soft, k);
+            Vt[pl + j] = qu ? qsnn_io_quant(io, qu, j, u2) : u2;
+            const float sp = qsnn_spike_fn(v - thj, soft, k);
             St[j] = sp;
             count += sp;
         }
@@ -70,6 +73,7 @@ static double izh_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io)
 
 static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
     const float theta = p->theta, k = p->slope, a = p->izh_a, b = p->izh_b, c = p->izh_c, d = p->izh_d;
+    const float *pt = io->pn[QSNN_PN_THETA];
     const float u_init = b * c;
     const int reset = p->reset == QSNN_RESET_SUBTRACT ? QSNN_RESET_ZERO : p->reset;
     const int sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
@@ -90,25 +94,26 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
         const float *gSt = io->gS ? io->gS + (size_t)t * io->stride : NULL;
         const float *gUt = io->gU ? io->gU + (size_t)t * io->stride : NULL;
         for (int j = 0; j < n; j++) {
+            const float thj = pt ? pt[j] : theta;
             const float vp = t ? Vp[j] : c, up = t ? Vp[pl + j] : u_init;
-            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(vp - theta, soft, k);
+            const float r = reset == QSNN_RESET_NONE ? 0.0f : qsnn_spike_fn(vp - thj, soft, k);
             const izh_mid m = izh_step(p, reset, r, vp, up, in[j]);
             const float v = Vt[j];             /* Q0(v2) as stored */
             const float u2 = izh_u(p, m.u0, v); /* u[t] before quantization */
             float gv = cv[j], gs_sg = 0.0f;
             if (gSt) {
-                gs_sg = gSt[j] * qsnn_surr(sid, v - theta, k);
+                gs_sg = gSt[j] * qsnn_surr(sid, v - thj, k);
                 gv += gs_sg;
             }
             if (gUt) gv += gUt[j];
             float gu2 = cu[j];
-            if (lu) gsc += (double)gu2 * qsnn_lsq_dq(qu, u2);
-            if (qsnn_q_clipped(qu, u2)) gu2 = 0.0f;
+            if (lu) gsc += (double)gu2 * qsnn_io_lsq_dq(io, qu, j, u2);
+            if (qsnn_io_clipped(io, qu, j, u2)) gu2 = 0.0f;
             /* u2 = u0 + a (b v - u0) */
             gv += (gu2 * a) * b;
             float gu0 = gu2 * (1.0f - a);
-            if (lv) gsc += (double)gv * qsnn_lsq_dq(qv, m.v2);
-            const float gv2 = qsnn_q_clipped(qv, m.v2) ? 0.0f : gv;
+            if (lv) gsc += (double)gv * qsnn_io_lsq_dq(io, qv, j, m.v2);
+            const float gv2 = qsnn_io_clipped(io, qv, j, m.v2) ? 0.0f : gv;
             /* v2 = v1 + 0.5 f(v1), f' = 0.08 v + 5, df/du0 = -1, df/dI = 1 */
             const float gv1 = gv2 * (1.0f + 0.5f * (0.08f * m.v1 + 5.0f));
             const float gv0 = gv1 * (1.0f + 0.5f * (0.08f * m.v0 + 5.0f));
@@ -121,12 +126,10 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
             case QSNN_RESET_ZERO: gvp = gv0 * (1.0f - r); gr = gv0 * (c - vp) + gu0 * d; break;
             default: gvp = gv0; gr = 0.0f; break;
             }
-            const float sp = rgrad ? qsnn_surr(sid, vp - theta, k) : 0.0f; /* dR/dv[t-1] = -dR/dθ */
+            const float sp = rgrad ? qsnn_surr(sid, vp - thj, k) : 0.0f; /* dR/dv[t-1] = -dR/dθ */
             cv[j] = gvp + gr * sp;
             cu[j] = gu0;
-            if (pg) {
-                gth += -(double)gs_sg - (double)gr * sp;
-            }
+            if (pg) qsnn_io_pg(io, QSNN_PN_THETA, j, &gth, -(double)gs_sg - (double)gr * sp);
         }
     }
     qsnn_carry_store(io, 0, cv);

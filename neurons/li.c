@@ -3,12 +3,13 @@
  *   U[t] = Q(β U[t-1] + I[t])      (no threshold, no reset; initial U = 0)
  *   S[t] = U[t]                    (not a spike: a count loss over S reads the summed membrane)
  * forward returns 0 (no spikes). Backward: dL/dU[t] = gS[t] + gU[t] + carry from t+1. θ, the reset
- * rule and the surrogate are not used. Parameter: β. */
+ * rule and the surrogate are not used. Parameter: β (per neuron: io->pn, gradient to io->gpn where given);
+ * the grid gain g_j of io->qgain applies (no θ here, but the engine may hand gains to any model). */
 #include <math.h>
 #include "neurons/model_kernel.h"
 
 static double li_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
-    const float beta = p->beta;
+    const float beta = p->beta, *pb = io->pn[QSNN_PN_BETA];
     const qsnn_state_quant *q = qsnn_io_q(io, 0);
     const int n = io->n;
     const size_t us = io->u_stride;
@@ -18,8 +19,8 @@ static double li_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) 
         float *St = io->S + (size_t)t * io->stride;
         for (int j = 0; j < n; j++) {
             const float up = t ? Up[j] : 0.0f;
-            float u = beta * up + in[j];
-            if (q) u = qsnn_state_quant_apply(q, u);
+            float u = (pb ? pb[j] : beta) * up + in[j];
+            if (q) u = qsnn_io_quant(io, q, j, u);
             Ut[j] = u;
             St[j] = u;
         }
@@ -28,7 +29,7 @@ static double li_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) 
 }
 
 static void li_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
-    const float beta = p->beta;
+    const float beta = p->beta, *pb = io->pn[QSNN_PN_BETA];
     const qsnn_state_quant *q = qsnn_io_q(io, 0);
     const int n = io->n, clip = q && q->ste_clip, lsq = pg && q && q->cfg.grid == QSNN_GRID_LSQ;
     const size_t us = io->u_stride, gs = io->gi_stride;
@@ -48,16 +49,14 @@ static void li_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, q
             float gu = cu[j];
             if (gSt) gu += gSt[j];
             if (gUt) gu += gUt[j];
-            const float pre = beta * up + in[j];
-            if (lsq) {
-                const float qn = -(float)(q->n / 2), qp = (float)(q->n / 2 - 1), v = pre / q->step;
-                gsc += (double)gu * (v < qn ? qn : (v > qp ? qp : nearbyintf(v) - v));
-            }
-            const float ga = clip && (pre < q->lo || pre > q->hi) ? 0.0f : gu;
+            const float bj = pb ? pb[j] : beta;
+            const float pre = bj * up + in[j];
+            if (lsq) gsc += (double)gu * qsnn_io_lsq_dq(io, q, j, pre);
+            const float ga = clip && qsnn_io_clipped(io, q, j, pre) ? 0.0f : gu;
             if (gs == 0) gcur[j] += ga;
             else gcur[(size_t)t * gs + j] = ga;
-            cu[j] = beta * ga;
-            if (pg) gb += (double)ga * up;
+            cu[j] = bj * ga;
+            if (pg) qsnn_io_pg(io, QSNN_PN_BETA, j, &gb, (double)ga * up);
         }
     }
     qsnn_carry_store(io, 0, cu);

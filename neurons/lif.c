@@ -178,7 +178,8 @@ static void lif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     const int clip = q && q->ste_clip;
     const float *gS = io->gS, *gU = io->gU;
     const size_t gs = io->gi_stride;
-    const int pern = io->pn[QSNN_PN_BETA] || io->pn[QSNN_PN_THETA] || (q && io->qgain);
+    const int pern = io->pn[QSNN_PN_BETA] || io->pn[QSNN_PN_THETA] || (q && io->qgain) ||
+                     (pg && (io->gpn[QSNN_PN_BETA] || io->gpn[QSNN_PN_THETA]));
     const int fast = p->surrogate == QSNN_SURR_ARCTAN && p->reset == QSNN_RESET_SUBTRACT && !p->reset_grad && !clip &&
                      gS && !gU && !pg;
     if (fast && gs == 0 && !pern) /* the default network's hidden layer (static input) */

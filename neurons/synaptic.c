@@ -7,14 +7,14 @@
  * quantized J. The U part is LIF itself: each step filters the input into J's row, then runs one step
  * of qsnn_neuron_lif with that row as its input current, so the two models share their arithmetic
  * (resets, soft mode, reset_grad, clipping, dL/dβ, dL/dθ, LSQ of U) bit for bit. Initial J = U = 0.
- * LSQ: J's grid shares the layer's step s, so J's dÛ/ds terms are added to pg->scale too. */
+ * LSQ: J's grid shares the layer's step s, so J's dÛ/ds terms are added to pg->scale too.
+ * Per-neuron parameters (io->pn, io->qgain, io->gpn): α_j here, J's grid gain g_j; β_j, θ_j and U's gain
+ * reach the LIF step through the copied io. */
 #include <math.h>
 #include "neurons/model_kernel.h"
 
-/* dÛ/ds of an LSQ grid at the pre-quantization value x (the formula of lif.c). */
-
 static double syn_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) {
-    const float alpha = p->alpha;
+    const float alpha = p->alpha, *pa = io->pn[QSNN_PN_ALPHA];
     const qsnn_state_quant *qj = qsnn_io_q(io, 1);
     const int n = io->n;
     const size_t us = io->u_stride;
@@ -28,8 +28,8 @@ static double syn_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io)
         float *Jt = J + (size_t)t * us;
         for (int j = 0; j < n; j++) {
             const float jp = t ? Jp[j] : 0.0f;
-            const float x = alpha * jp + in[j];
-            Jt[j] = qj ? qsnn_state_quant_apply(qj, x) : x;
+            const float x = (pa ? pa[j] : alpha) * jp + in[j];
+            Jt[j] = qj ? qsnn_io_quant(io, qj, j, x) : x;
         }
         lio.cur = Jt;
         lio.t0 = t;
@@ -40,7 +40,7 @@ static double syn_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io)
 }
 
 static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
-    const float alpha = p->alpha;
+    const float alpha = p->alpha, *pa = io->pn[QSNN_PN_ALPHA];
     const qsnn_state_quant *qj = qsnn_io_q(io, 1);
     const int n = io->n, clip = qj && qj->ste_clip, lsq = pg && qj && qj->cfg.grid == QSNN_GRID_LSQ;
     const size_t us = io->u_stride, gs = io->gi_stride;
@@ -71,15 +71,15 @@ static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
         lio.t1 = t + 1;
         qsnn_neuron_lif.backward(p, &lio, pg);
         for (int j = 0; j < n; j++) {
-            const float jp = t ? Jp[j] : 0.0f;
-            const float x = alpha * jp + in[j]; /* J[t] before quantization */
+            const float jp = t ? Jp[j] : 0.0f, aj = pa ? pa[j] : alpha;
+            const float x = aj * jp + in[j]; /* J[t] before quantization */
             float g = cj[j] + gju[j];
-            if (lsq) gsc += (double)g * qsnn_lsq_dq(qj, x);
-            if (clip && (x < qj->lo || x > qj->hi)) g = 0.0f;
+            if (lsq) gsc += (double)g * qsnn_io_lsq_dq(io, qj, j, x);
+            if (clip && qsnn_io_clipped(io, qj, j, x)) g = 0.0f;
             if (gs == 0) gcur[j] += g;
             else gcur[(size_t)t * gs + j] = g;
-            cj[j] = alpha * g;
-            if (pg) ga += (double)g * jp;
+            cj[j] = aj * g;
+            if (pg) qsnn_io_pg(io, QSNN_PN_ALPHA, j, &ga, (double)g * jp);
         }
     }
     qsnn_carry_store(io, 1, cj);

@@ -58,6 +58,7 @@ typedef struct variant {
     qsnn_recurrence rec;
     const char *hidden, *output; /* neuron models; NULL = lif */
     const char *layers;          /* model.layers (a --set value), inputs 2x5x5; NULL = one dense hidden layer */
+    int per_neuron;              /* β, θ, α per neuron, spread so that every neuron differs */
 } variant;
 
 static void run_v(qsnn_reset reset, int x_static, const char *loss, variant v) {
@@ -73,6 +74,7 @@ static void run_v(qsnn_reset reset, int x_static, const char *loss, variant v) {
     cfg.neuron_params.beta = 0.9f;
     cfg.learn_beta = cfg.learn_theta = cfg.learn_alpha = 1;
     cfg.recurrent = v.rec;
+    cfg.per_neuron = v.per_neuron;
     if (v.hidden) snprintf(cfg.neuron, sizeof cfg.neuron, "%s", v.hidden);
     if (v.output) snprintf(cfg.output_neuron, sizeof cfg.output_neuron, "%s", v.output);
     if (v.layers) {
@@ -92,6 +94,15 @@ static void run_v(qsnn_reset reset, int x_static, const char *loss, variant v) {
     qsnn_net_init(p->net, 7);
     for (int l = 0; l < p->net->n_layers; l++) /* larger weights: membranes around the threshold */
         for (size_t i = 0; i < p->net->layer[l].nw; i++) p->net->layer[l].W[i] *= 3.0f;
+    for (int l = 0; l < p->net->n_layers; l++) { /* distinct per-neuron values (α > β for alpha neurons) */
+        qsnn_layer *L = &p->net->layer[l];
+        for (int o = 0; o < L->out; o++) {
+            const float f = (float)(o % 5) / 4.0f;
+            if (L->pn[QSNN_PN_BETA]) L->pn[QSNN_PN_BETA][o] = 0.75f + 0.2f * f;
+            if (L->pn[QSNN_PN_THETA]) L->pn[QSNN_PN_THETA][o] = 0.8f + 0.5f * f;
+            if (L->pn[QSNN_PN_ALPHA]) L->pn[QSNN_PN_ALPHA][o] = 0.8f + 0.15f * (1.0f - f);
+        }
+    }
     qsnn_layer *L0 = &p->net->layer[0];
     for (size_t i = 0; i < qsnn_layer_nv(L0); i++) /* recurrent weights of either sign, one-to-one too */
         L0->V[i] = 0.8f * (float)(((int)(i * 53) % 17) - 8) / 8.0f;
@@ -164,6 +175,19 @@ Test(grad, synaptic_hidden_li_readout) {
 }
 Test(grad, alif_hidden_recurrent) {
     run_v(QSNN_RESET_SUBTRACT, 1, "ce_count", (variant){.hidden = "alif", .rec = QSNN_REC_FULL});
+}
+/* Per-neuron β, θ, α (model.per_neuron): every neuron's own gradient. */
+Test(grad, per_neuron_lif_static_ce_count) {
+    run_v(QSNN_RESET_SUBTRACT, 1, "ce_count", (variant){.per_neuron = 1});
+}
+Test(grad, per_neuron_zero_dynamic_mse_count) { run_v(QSNN_RESET_ZERO, 0, "mse_count", (variant){.per_neuron = 1}); }
+Test(grad, per_neuron_synaptic_recurrent_li_readout) {
+    run_v(QSNN_RESET_SUBTRACT, 0, "ce_count",
+          (variant){.hidden = "synaptic", .output = "li", .rec = QSNN_REC_ONE_TO_ONE, .per_neuron = 1});
+}
+Test(grad, per_neuron_conv_max_pool) {
+    run_v(QSNN_RESET_SUBTRACT, 1, "ce_count",
+          (variant){.layers = "[conv channels=2 kernel=3 padding=1 pool=max:2, dense size=4]", .per_neuron = 1});
 }
 Test(grad, conv_two_layers_dynamic_ce_count) {
     run_v(QSNN_RESET_SUBTRACT, 0, "ce_count", (variant){.layers = "[conv channels=4 kernel=3, conv channels=4 kernel=3]"});

@@ -6,7 +6,10 @@
  *   - state quantization: every quantized plane holds grid levels only;
  *   - determinism: step ranges (with backward carries), neuron blocks and inference mode
  *     (u_stride 0) reproduce the whole-range call bit for bit;
- *   - forward returns the number of spikes; nothing is written outside the io's cells.
+ *   - forward returns the number of spikes; nothing is written outside the io's cells;
+ *   - per-neuron parameters and grid gains (io.pn, io.qgain, io.gpn): arrays equal to the scalars reproduce the
+ *     scalar call, per-element gradients against central differences, element j equals a one-neuron scalar call
+ *     with its values, gained states are gain × a level, power-of-two gains equal calls on scaled grids.
  * A new model joins by its registry line; only the small parameter table below knows model names. */
 #include <math.h>
 #include <stdint.h>
@@ -32,17 +35,18 @@ typedef struct mcfg {
     float fd_rel;       /* central-difference step relative to the value */
     unsigned resets;    /* bit r: reset rule r keeps the float dynamics finite (the reset-rule check and the
                          * bit-exact guard check run every rule regardless) */
+    int linear;         /* 1: scaling inputs and θ by 2^k scales every state by 2^k (alif with adapt_strength 0) */
 } mcfg;
 
 static const mcfg model_table[] = {
     /* v in mV, θ is the spike peak, inputs ~10. The upswing is a near-singular blow-up (v gains ~70 mV
      * in one step), so differences need a smaller step (1e-2 is truncation-bound, 1e-4 rounding-bound);
      * without a reset v runs away to inf/NaN, as the model documents. */
-    {"izhikevich", 30.0f, 0.8f, 0.7f, 0.3f, 0.0f, 10.0f, 3e-3f, 3u},
+    {"izhikevich", 30.0f, 0.8f, 0.7f, 0.3f, 0.0f, 10.0f, 3e-3f, 3u, 0},
     /* I reaches U as (α - β) I: excitatory only for α > β */
-    {"alpha", 1.0f, 0.6f, 0.9f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u},
+    {"alpha", 1.0f, 0.6f, 0.9f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u, 1},
 };
-static const mcfg default_mcfg = {"(default)", 1.0f, 0.8f, 0.7f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u};
+static const mcfg default_mcfg = {"(default)", 1.0f, 0.8f, 0.7f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u, 1};
 
 static const mcfg *model_cfg(const char *name) {
     for (size_t i = 0; i < sizeof model_table / sizeof *model_table; i++)
@@ -684,4 +688,503 @@ Test(neuron_conformance, no_writes_outside_the_buffers) {
         free(cur), free(U), free(S), free(Ui), free(Si), free(gS), free(gU), free(gcur), free(carry), free(Ucopy),
             free(Scopy);
     }
+}
+
+/* ---- 6. per-neuron parameters (io.pn, io.qgain, io.gpn) ------------------------------------------- */
+
+/* Per-element β, θ, α around the scalars, inside the valid ranges: β_j <= 1.15 β, α_j in [0.95 α, 1.05 α], so
+ * alpha's α_j > β_j holds with its table values (α 0.9, β 0.6). */
+static void pn_spread(const qsnn_neuron_params *p, int n, float *pb, float *pt, float *pa) {
+    for (int j = 0; j < n; j++) {
+        const float f = (float)j / (float)n;
+        pb[j] = p->beta * (0.85f + 0.3f * f);
+        pt[j] = p->theta * (0.8f + 0.4f * f);
+        pa[j] = p->alpha * (0.95f + 0.1f * f);
+    }
+}
+
+static void set_pn(qsnn_neuron_io *io, float (*pn)[CN], const float *gain, float (*gpn)[CN]) {
+    for (int k = 0; k < QSNN_PN_COUNT; k++) {
+        io->pn[k] = pn ? pn[k] : NULL;
+        io->gpn[k] = gpn ? gpn[k] : NULL;
+    }
+    io->qgain = gain;
+}
+
+/* A per-element gradient, accumulated in float by the model, against a double sum: float rounding only. */
+static int pn_grad_close(double a, double b) {
+    return fabs(a - b) <= 1e-4 * fabs(b) + 1e-5 || (isnan(a) && isnan(b));
+}
+
+/* L = Σ w1 S + w2 U (state 0) with per-neuron arrays (FT × FN buffers, as fd_loss). */
+static double fd_loss_pn(const qsnn_neuron_ops *ops, const qsnn_neuron_params *p, const float *cur, size_t is,
+                         const float *w1, const float *w2, float (*pn)[FN]) {
+    float U[NS * FT * FN], S[FT * FN];
+    qsnn_neuron_io io = make_io(ops, NULL, FT, FN, 0, FN, cur, is, U, S);
+    for (int k = 0; k < QSNN_PN_COUNT; k++) io.pn[k] = pn[k];
+    ops->forward(p, &io);
+    double L = 0.0;
+    for (int k = 0; k < FT * FN; k++) L += (double)w1[k] * S[k] + (double)w2[k] * U[k];
+    return L;
+}
+
+/* The quantizers the per-neuron checks run with: none, a uniform grid with ste_clip, an lsq grid. */
+enum { PQ_NONE, PQ_UNIFORM_CLIP, PQ_LSQ, PQ_COUNT };
+static const char *const pq_name[PQ_COUNT] = {"float states", "4-bit uniform states, ste_clip", "4-bit lsq states"};
+
+static void build_pq(qsnn_ctx *ctx, float theta, qsnn_state_quant *qu, qsnn_state_quant *ql) {
+    memset(qu, 0, sizeof *qu);
+    memset(ql, 0, sizeof *ql);
+    const qsnn_state_quant_cfg cu = {.bits = 4, .grid = QSNN_GRID_UNIFORM, .upper_limit = 0.2, .ste_clip = 1};
+    const qsnn_state_quant_cfg cl = {.bits = 4, .grid = QSNN_GRID_LSQ, .upper_limit = 0.2};
+    cr_assert_eq(qsnn_state_quant_build(ctx, &cu, theta, qu), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_assert_eq(qsnn_state_quant_build(ctx, &cl, theta, ql), QSNN_OK, "%s", qsnn_last_error(ctx));
+}
+
+/* a. Arrays equal to the scalars and gains of 1: the scalar call bit for bit; the per-element gradients
+ *    sum to the scalar call's parameter gradients and replace them in pg. */
+Test(neuron_conformance, per_neuron_arrays_equal_to_the_scalars_reproduce_the_scalar_call) {
+    qsnn_ctx *ctx = test_ctx(1);
+    FOR_EACH_MODEL(ops) {
+        const mcfg *m = model_cfg(ops->name);
+        const int ns = ops->n_states;
+        qsnn_state_quant qu, ql;
+        build_pq(ctx, m->theta, &qu, &ql);
+        float cur[CT * CN], w1[CT * CN], w2[CT * CN];
+        fill(w1, CT * CN, -1.0f, 1.0f, 505u);
+        fill(w2, CT * CN, -1.0f, 1.0f, 606u);
+        for (int v = 0; v < N_VARIANTS; v++)
+            for (int st = 0; st < 2; st++)
+                for (int qi = 0; qi < PQ_COUNT; qi++) {
+                    if (!((m->resets >> variants[v].reset) & 1u)) continue;
+                    qsnn_neuron_params p = base_params(m);
+                    p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
+                    p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
+                                                                : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                    const qsnn_state_quant *q = qi == PQ_NONE ? NULL : qi == PQ_LSQ ? &ql : &qu;
+                    const size_t is = st ? 0 : CN;
+                    const int gT = st ? 1 : CT;
+                    fill(cur, CT * CN, m->in_lo, 1.5f * m->in_hi, 400u + (uint64_t)v);
+                    char where[160];
+                    snprintf(where, sizeof where, "%s (%s, reset %s%s, %s, %s input, per-neuron = scalars)", ops->name,
+                             surr_label(p.surrogate), qsnn_reset_name(p.reset), p.reset_grad ? ", reset_grad" : "",
+                             pq_name[qi], st ? "static" : "per-step");
+                    static outs sc, pe;
+                    outs_init(&sc), outs_init(&pe);
+                    float pn[QSNN_PN_COUNT][CN], gain[CN], gpn[QSNN_PN_COUNT][CN];
+                    for (int j = 0; j < CN; j++) {
+                        pn[QSNN_PN_BETA][j] = p.beta, pn[QSNN_PN_THETA][j] = p.theta, pn[QSNN_PN_ALPHA][j] = p.alpha;
+                        gain[j] = 1.0f;
+                        for (int k = 0; k < QSNN_PN_COUNT; k++) gpn[k][j] = 0.0f;
+                    }
+                    for (int pern = 0; pern < 2; pern++) {
+                        outs *o = pern ? &pe : &sc;
+                        qsnn_neuron_io io = make_io(ops, q, CT, CN, 0, CN, cur, is, o->U, o->S);
+                        if (pern) set_pn(&io, pn, gain, gpn);
+                        o->count = ops->forward(&p, &io);
+                        io.gS = w1, io.gU = w2, io.gcur = o->gcur, io.gi_stride = is;
+                        ops->backward(&p, &io, &o->pg);
+                    }
+                    const size_t plane = (size_t)CT * CN;
+                    diff_cells(where, "forward: states", pe.U, sc.U, ns, plane, CT, CN, CN);
+                    diff_cells(where, "forward: spikes", pe.S, sc.S, 1, 0, CT, CN, CN);
+                    diff_cells(where, "backward: dL/dI", pe.gcur, sc.gcur, 1, 0, gT, CN, CN);
+                    cr_expect(pe.count == sc.count, "%s: spike count %.9g, scalar call %.9g", where, pe.count, sc.count);
+                    cr_expect(pg_close(pe.pg.scale, sc.pg.scale), "%s: lsq step gradient %.17g, scalar call %.17g", where,
+                              pe.pg.scale, sc.pg.scale);
+                    for (int i = 0; i < 3; i++) {
+                        double sum = 0.0, mag = 0.0;
+                        for (int j = 0; j < CN; j++) sum += gpn[i][j], mag += fabs(gpn[i][j]);
+                        cr_expect(pgrad_field(&pe.pg, i) == 0.0, "%s: d%s went to pg (%g) although gpn was given", where,
+                                  param_name[i], pgrad_field(&pe.pg, i));
+                        if (!(ops->params & param_flag[i])) {
+                            cr_expect(mag == 0.0, "%s: %s is not declared but got per-element gradients", where,
+                                      param_name[i]);
+                            continue;
+                        }
+                        const double ref = pgrad_field(&sc.pg, i);
+                        cr_expect(fabs(sum - ref) <= 1e-5 * (mag + fabs(ref)) + 1e-6 || (isnan(sum) && isnan(ref)),
+                                  "%s: per-element d%s sum to %.9g, scalar call %.9g", where, param_name[i], sum, ref);
+                    }
+                }
+        qsnn_state_quant_free(ctx, &qu);
+        qsnn_state_quant_free(ctx, &ql);
+    }
+    qsnn_ctx_destroy(&ctx);
+}
+
+/* b. Different values per element: the per-element adjoint (gpn) and dL/dI against central differences of the
+ *    smooth forward. */
+Test(neuron_conformance, per_neuron_gradients_match_finite_differences) {
+    FOR_EACH_MODEL(ops) {
+        const mcfg *m = model_cfg(ops->name);
+        for (int r = 0; r < 3; r++)
+            for (int st = 0; st < 2; st++) {
+                if (!((m->resets >> r) & 1u)) continue;
+                qsnn_neuron_params p = base_params(m);
+                p.surrogate = QSNN_SURR_SOFT, p.slope = m->soft_slope, p.reset = (qsnn_reset)r, p.reset_grad = 1;
+                const size_t is = st ? 0 : FN;
+                const int ncur = st ? FN : FT * FN;
+                float cur[FT * FN], w1[FT * FN], w2[FT * FN], U[NS * FT * FN], S[FT * FN], gcur[FT * FN];
+                fill(cur, ncur, m->in_lo, m->in_hi, 811u + 7u * r + 3u * st);
+                fill(w1, FT * FN, -1.0f, 1.0f, 901u + r);
+                fill(w2, FT * FN, -1.0f, 1.0f, 902u + r);
+                float pn[QSNN_PN_COUNT][FN], gpn[QSNN_PN_COUNT][FN];
+                pn_spread(&p, FN, pn[QSNN_PN_BETA], pn[QSNN_PN_THETA], pn[QSNN_PN_ALPHA]);
+                memset(gpn, 0, sizeof gpn);
+                char where[128];
+                snprintf(where, sizeof where, "%s (soft, reset %s, reset_grad, %s input, per-neuron values)", ops->name,
+                         qsnn_reset_name(p.reset), st ? "static" : "per-step");
+                qsnn_neuron_io io = make_io(ops, NULL, FT, FN, 0, FN, cur, is, U, S);
+                for (int k = 0; k < QSNN_PN_COUNT; k++) io.pn[k] = pn[k], io.gpn[k] = gpn[k];
+                ops->forward(&p, &io);
+                io.gS = w1, io.gU = w2, io.gcur = gcur, io.gi_stride = is;
+                qsnn_neuron_pgrad pg = {0};
+                ops->backward(&p, &io, &pg);
+
+                int bad = 0;
+                for (int k = 0; k < ncur; k++) {
+                    float c2[FT * FN];
+                    memcpy(c2, cur, sizeof c2);
+                    const float h = m->fd_rel * fmaxf(fabsf(cur[k]), fabsf(m->in_hi));
+                    const float xp = cur[k] + h, xm = cur[k] - h;
+                    c2[k] = xp;
+                    const double Lp = fd_loss_pn(ops, &p, c2, is, w1, w2, pn);
+                    c2[k] = xm;
+                    const double Lm = fd_loss_pn(ops, &p, c2, is, w1, w2, pn);
+                    const double fd = (Lp - Lm) / ((double)xp - (double)xm);
+                    if (!grad_ok(gcur[k], fd) && bad++ < 3)
+                        cr_expect(0, "%s: dL/dI at step %d neuron %d: adjoint %.7g, central difference %.7g", where,
+                                  st ? -1 : k / FN, k % FN, gcur[k], fd);
+                }
+                cr_expect(bad == 0, "%s: %d of %d input gradients off", where, bad, ncur);
+
+                for (int i = 0; i < 3; i++) {
+                    cr_expect(pgrad_field(&pg, i) == 0.0, "%s: d%s went to pg (%g) although gpn was given", where,
+                              param_name[i], pgrad_field(&pg, i));
+                    for (int j = 0; j < FN; j++) {
+                        if (!(ops->params & param_flag[i])) {
+                            cr_expect(gpn[i][j] == 0.0f, "%s: %s is not declared but element %d got gradient %g", where,
+                                      param_name[i], j, gpn[i][j]);
+                            continue;
+                        }
+                        /* Richardson: 4 D(h/2) - D(h) over 3 cancels the h² term, which one element's parameter
+                         * shows strongly (alpha's U = E + N is a near-cancelling difference) */
+                        float p2[QSNN_PN_COUNT][FN];
+                        memcpy(p2, pn, sizeof p2);
+                        const float v = pn[i][j];
+                        double d[2];
+                        for (int hi = 0; hi < 2; hi++) {
+                            const float h = m->fd_rel * fabsf(v) * (hi ? 0.5f : 1.0f);
+                            const float xp = v + h, xm = v - h;
+                            p2[i][j] = xp;
+                            const double Lp = fd_loss_pn(ops, &p, cur, is, w1, w2, p2);
+                            p2[i][j] = xm;
+                            const double Lm = fd_loss_pn(ops, &p, cur, is, w1, w2, p2);
+                            d[hi] = (Lp - Lm) / ((double)xp - (double)xm);
+                        }
+                        const double f = (4.0 * d[1] - d[0]) / 3.0;
+                        cr_expect(grad_ok(gpn[i][j], f), "%s: dL/d%s of element %d (%g): adjoint %.7g, central difference "
+                                  "%.7g", where, param_name[i], j, v, gpn[i][j], f);
+                    }
+                }
+            }
+    }
+}
+
+/* c. Element j of a per-neuron call is a one-neuron scalar call with element j's β, θ, α (same grid): states,
+ *    spikes and dL/dI bit for bit, its parameter gradients up to float accumulation. */
+Test(neuron_conformance, per_neuron_elements_equal_one_neuron_scalar_calls) {
+    qsnn_ctx *ctx = test_ctx(1);
+    FOR_EACH_MODEL(ops) {
+        const mcfg *m = model_cfg(ops->name);
+        const int ns = ops->n_states;
+        qsnn_state_quant qu, ql;
+        build_pq(ctx, m->theta, &qu, &ql);
+        float cur[CT * CN], w1[CT * CN], w2[CT * CN];
+        fill(w1, CT * CN, -1.0f, 1.0f, 705u);
+        fill(w2, CT * CN, -1.0f, 1.0f, 706u);
+        for (int v = 0; v < N_VARIANTS; v++)
+            for (int st = 0; st < 2; st++)
+                for (int qi = 0; qi < PQ_COUNT; qi++) {
+                    if (!((m->resets >> variants[v].reset) & 1u)) continue;
+                    qsnn_neuron_params p = base_params(m);
+                    p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
+                    p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
+                                                                : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                    const qsnn_state_quant *q = qi == PQ_NONE ? NULL : qi == PQ_LSQ ? &ql : &qu;
+                    const size_t is = st ? 0 : CN;
+                    fill(cur, CT * CN, m->in_lo, 1.5f * m->in_hi, 450u + (uint64_t)v);
+                    char where[160];
+                    snprintf(where, sizeof where, "%s (%s, reset %s%s, %s, %s input, per-neuron values)", ops->name,
+                             surr_label(p.surrogate), qsnn_reset_name(p.reset), p.reset_grad ? ", reset_grad" : "",
+                             pq_name[qi], st ? "static" : "per-step");
+                    static outs pe;
+                    outs_init(&pe);
+                    float pn[QSNN_PN_COUNT][CN], gpn[QSNN_PN_COUNT][CN];
+                    pn_spread(&p, CN, pn[QSNN_PN_BETA], pn[QSNN_PN_THETA], pn[QSNN_PN_ALPHA]);
+                    memset(gpn, 0, sizeof gpn);
+                    qsnn_neuron_io io = make_io(ops, q, CT, CN, 0, CN, cur, is, pe.U, pe.S);
+                    set_pn(&io, pn, NULL, gpn);
+                    ops->forward(&p, &io);
+                    io.gS = w1, io.gU = w2, io.gcur = pe.gcur, io.gi_stride = is;
+                    ops->backward(&p, &io, &pe.pg);
+                    double scale = 0.0, scale_mag = 0.0;
+                    for (int j = 0; j < CN; j++) {
+                        float c1[CT], a1[CT], b1[CT], U1[NS * CT], S1[CT], g1[CT];
+                        for (int t = 0; t < CT; t++) {
+                            c1[t] = cur[(size_t)t * is + j];
+                            a1[t] = w1[t * CN + j], b1[t] = w2[t * CN + j];
+                            g1[t] = NAN;
+                        }
+                        qsnn_neuron_params p1 = p;
+                        p1.beta = pn[QSNN_PN_BETA][j], p1.theta = pn[QSNN_PN_THETA][j], p1.alpha = pn[QSNN_PN_ALPHA][j];
+                        qsnn_neuron_io i1 = make_io(ops, q, CT, 1, 0, 1, c1, st ? 0 : 1, U1, S1);
+                        ops->forward(&p1, &i1);
+                        i1.gS = a1, i1.gU = b1, i1.gcur = g1, i1.gi_stride = st ? 0 : 1;
+                        qsnn_neuron_pgrad pg1 = {0};
+                        ops->backward(&p1, &i1, &pg1);
+                        char w2s[240];
+                        snprintf(w2s, sizeof w2s, "%s, element %d vs its one-neuron scalar call", where, j);
+                        int bad = 0;
+                        for (int s = 0; s < ns; s++)
+                            for (int t = 0; t < CT; t++) {
+                                const float a = pe.U[(size_t)s * CT * CN + (size_t)t * CN + j], b = U1[s * CT + t];
+                                if (bits_of(a) != bits_of(b) && bad++ < 2)
+                                    cr_expect(0, "%s: state %d step %d: %.9g vs %.9g", w2s, s, t, a, b);
+                            }
+                        for (int t = 0; t < CT; t++) {
+                            const float a = pe.S[t * CN + j], b = S1[t];
+                            if (bits_of(a) != bits_of(b) && bad++ < 4) cr_expect(0, "%s: spike step %d: %g vs %g", w2s, t, a, b);
+                        }
+                        for (int t = 0; t < (st ? 1 : CT); t++) {
+                            const float a = pe.gcur[t * CN + j], b = g1[t];
+                            if (bits_of(a) != bits_of(b) && bad++ < 6)
+                                cr_expect(0, "%s: dL/dI step %d: %.9g vs %.9g", w2s, t, a, b);
+                        }
+                        cr_expect(bad == 0, "%s: %d cells differ", w2s, bad);
+                        for (int i = 0; i < 3; i++)
+                            if (ops->params & param_flag[i])
+                                cr_expect(pn_grad_close(gpn[i][j], pgrad_field(&pg1, i)),
+                                          "%s: d%s %.9g, scalar call %.9g", w2s, param_name[i], gpn[i][j],
+                                          pgrad_field(&pg1, i));
+                        scale += pg1.scale, scale_mag += fabs(pg1.scale);
+                    }
+                    cr_expect(fabs(pe.pg.scale - scale) <= 1e-9 * scale_mag + 1e-300,
+                              "%s: lsq step gradient %.17g, sum of one-neuron calls %.17g", where, pe.pg.scale, scale);
+                }
+        qsnn_state_quant_free(ctx, &qu);
+        qsnn_state_quant_free(ctx, &ql);
+    }
+    qsnn_ctx_destroy(&ctx);
+}
+
+/* d. Grid gains: every quantized state of element j is g_j times a level of the layer's grid (the gain acts,
+ *    and only as a scale), with and without per-neuron values. */
+Test(neuron_conformance, per_neuron_grid_gains_scale_the_levels) {
+    qsnn_ctx *ctx = test_ctx(1);
+    static const float gains[CN] = {0.5f, 2.0f, 1.37f, 1.0f, 0.73f, 4.0f, 1.9f};
+    static const qsnn_grid grids[] = {QSNN_GRID_UNIFORM, QSNN_GRID_THRESHOLD_CENTERED};
+    FOR_EACH_MODEL(ops) {
+        if (!ops->quantized) continue;
+        const mcfg *m = model_cfg(ops->name);
+        for (size_t gi = 0; gi < sizeof grids / sizeof *grids; gi++) {
+            qsnn_state_quant q;
+            memset(&q, 0, sizeof q);
+            const qsnn_state_quant_cfg qc = {.bits = 4, .grid = grids[gi], .upper_limit = 0.2};
+            cr_assert_eq(qsnn_state_quant_build(ctx, &qc, m->theta, &q), QSNN_OK, "%s", qsnn_last_error(ctx));
+            for (int v = 0; v < N_VARIANTS; v++)
+                for (int spread = 0; spread < 2; spread++) {
+                    if (!((m->resets >> variants[v].reset) & 1u)) continue;
+                    qsnn_neuron_params p = base_params(m);
+                    p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
+                    p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
+                                                                : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                    float cur[CT * CN], U[NS * CT * CN], S[CT * CN], Ug[NS * CT * CN], Sg[CT * CN];
+                    float pn[QSNN_PN_COUNT][CN];
+                    pn_spread(&p, CN, pn[QSNN_PN_BETA], pn[QSNN_PN_THETA], pn[QSNN_PN_ALPHA]);
+                    for (int j = 0; j < CN; j++) pn[QSNN_PN_THETA][j] *= gains[j]; /* θ_j follows its grid */
+                    /* inputs scaled by the gain too, so every neuron moves across its own grid */
+                    fill(cur, CT * CN, m->in_lo, 1.5f * m->in_hi, 470u + (uint64_t)v);
+                    for (int t = 0; t < CT; t++)
+                        for (int j = 0; j < CN; j++) cur[t * CN + j] *= gains[j];
+                    char where[160];
+                    snprintf(where, sizeof where, "%s (%s, reset %s, 4-bit %s grid, gains%s)", ops->name,
+                             surr_label(p.surrogate), qsnn_reset_name(p.reset), qsnn_grid_name(grids[gi]),
+                             spread ? ", per-neuron values" : "");
+                    qsnn_neuron_io io = make_io(ops, &q, CT, CN, 0, CN, cur, CN, Ug, Sg);
+                    set_pn(&io, spread ? pn : NULL, gains, NULL);
+                    ops->forward(&p, &io);
+                    io = make_io(ops, &q, CT, CN, 0, CN, cur, CN, U, S); /* the same without gains */
+                    set_pn(&io, spread ? pn : NULL, NULL, NULL);
+                    ops->forward(&p, &io);
+                    for (int s = 0; s < ops->n_states; s++) {
+                        if (!((ops->quantized >> s) & 1u)) continue;
+                        int bad = 0;
+                        for (int t = 0; t < CT; t++)
+                            for (int j = 0; j < CN; j++) {
+                                const float x = Ug[(size_t)s * CT * CN + (size_t)t * CN + j];
+                                int found = 0;
+                                for (int l = 0; l < q.n && !found; l++) found = bits_of(gains[j] * q.levels[l]) == bits_of(x);
+                                if (!found && bad++ < 3)
+                                    cr_expect(0, "%s: state %d (%s) at step %d element %d (gain %g) is %.9g, not gain × "
+                                              "a level", where, s, ops->state_names[s], t, j, gains[j], x);
+                            }
+                        cr_expect(bad == 0, "%s: state %d: %d values off the scaled grid", where, s, bad);
+                    }
+                    /* the gain-1 element equals the ungained run */
+                    for (int s = 0; s < ops->n_states; s++)
+                        for (int t = 0; t < CT; t++) {
+                            const size_t k = (size_t)s * CT * CN + (size_t)t * CN + 3;
+                            cr_expect(bits_of(Ug[k]) == bits_of(U[k]), "%s: gain-1 element: state %d step %d %.9g, "
+                                      "ungained run %.9g", where, s, t, Ug[k], U[k]);
+                        }
+                    /* backward with gains and ste_clip stays finite and writes every dL/dI */
+                    float gS[CT * CN], gcur[CT * CN], gpn[QSNN_PN_COUNT][CN];
+                    fill(gS, CT * CN, -1.0f, 1.0f, 480u);
+                    memset(gpn, 0, sizeof gpn);
+                    for (int k = 0; k < CT * CN; k++) gcur[k] = NAN;
+                    io = make_io(ops, &q, CT, CN, 0, CN, cur, CN, Ug, Sg);
+                    set_pn(&io, spread ? pn : NULL, gains, spread ? gpn : NULL);
+                    io.gS = gS, io.gcur = gcur, io.gi_stride = CN;
+                    qsnn_neuron_pgrad pg = {0};
+                    ops->backward(&p, &io, &pg);
+                    int finite = isfinite(pg.scale) != 0;
+                    for (int k = 0; k < CT * CN; k++) finite &= isfinite(gcur[k]) != 0;
+                    cr_expect(finite, "%s: backward with gains left non-finite dL/dI", where);
+                }
+            qsnn_state_quant_free(ctx, &q);
+        }
+    }
+    qsnn_ctx_destroy(&ctx);
+}
+
+/* e. Power-of-two gains g_j. The grid built for g_j θ has exactly g_j times the layer's levels (and step), so
+ *    g_j·Q(x/g_j) is that grid's Q(x), its clip test the same, and an lsq term g_j·dQ/ds(x/g_j) is g_j times that
+ *    grid's. Element j of a gained call is therefore a one-neuron scalar call with element j's β, θ, α on the grid
+ *    built for g_j θ: forward and backward bit for bit, per-element gradients up to float accumulation, the lsq step
+ *    gradient as Σ_j g_j·(the one-neuron call's). Holds for any model and surrogate.
+ *    Scaled mode (mcfg.linear models): θ_j = g_j θ and inputs g_j I as well, hard spikes with a straight-through
+ *    surrogate (both scale-free): the neuron then runs g_j times the layer's dynamics on its own grid, as the
+ *    engine's gains intend (θ_j/θ_ref). */
+Test(neuron_conformance, per_neuron_power_of_two_gains_equal_one_neuron_calls_on_scaled_grids) {
+    qsnn_ctx *ctx = test_ctx(1);
+    static const float gains[CN] = {0.5f, 2.0f, 1.0f, 4.0f, 0.25f, 2.0f, 0.5f};
+    static const qsnn_state_quant_cfg qcs[] = {
+        /* wide ranges: alpha's E and N saturate on [-θ, 1.2θ] before U = E + N reaches θ */
+        {.bits = 4, .grid = QSNN_GRID_UNIFORM, .lower_limit = 1.0, .upper_limit = 1.0, .ste_clip = 1},
+        {.bits = 4, .grid = QSNN_GRID_LSQ, .upper_limit = 1.0, .ste_clip = 1},
+        {.bits = 5, .grid = QSNN_GRID_LSQ, .upper_limit = 1.0},
+        /* U_min = -0.2 θ: izhikevich's u (about -13 at θ = 30) lies below some elements' ranges, not others' */
+        {.bits = 4, .grid = QSNN_GRID_UNIFORM, .lower_limit = -0.8, .upper_limit = 0.2, .ste_clip = 1},
+    };
+    int checked = 0;
+    FOR_EACH_MODEL(ops) {
+        const mcfg *m = model_cfg(ops->name);
+        if (!ops->quantized) continue;
+        const int ns = ops->n_states;
+        int mode_spikes[2] = {0, 0};
+        for (size_t qi = 0; qi < sizeof qcs / sizeof *qcs; qi++) {
+            qsnn_state_quant q, qg[CN];
+            memset(&q, 0, sizeof q);
+            memset(qg, 0, sizeof qg);
+            cr_assert_eq(qsnn_state_quant_build(ctx, &qcs[qi], m->theta, &q), QSNN_OK, "%s", qsnn_last_error(ctx));
+            for (int j = 0; j < CN; j++)
+                cr_assert_eq(qsnn_state_quant_build(ctx, &qcs[qi], gains[j] * m->theta, &qg[j]), QSNN_OK, "%s",
+                             qsnn_last_error(ctx));
+            for (int scaled = 0; scaled < 1 + m->linear; scaled++)
+                for (int v = 0; v < N_VARIANTS; v++)
+                    for (int st = 0; st < 2; st++) {
+                        if (!((m->resets >> variants[v].reset) & 1u)) continue;
+                        qsnn_neuron_params p = base_params(m);
+                        p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
+                        p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
+                                                                    : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                        if (scaled) p.surrogate = QSNN_SURR_STRAIGHT_THROUGH, p.slope = 1.0f, p.adapt_strength = 0.0f;
+                        const size_t is = st ? 0 : CN;
+                        float cur[CT * CN], w1[CT * CN], w2[CT * CN];
+                        fill(cur, CT * CN, m->in_lo, 1.5f * m->in_hi, 990u + 3u * (uint64_t)v + (uint64_t)st);
+                        fill(w1, CT * CN, -1.0f, 1.0f, 991u);
+                        fill(w2, CT * CN, -1.0f, 1.0f, 992u);
+                        float pn[QSNN_PN_COUNT][CN], gpn[QSNN_PN_COUNT][CN];
+                        pn_spread(&p, CN, pn[QSNN_PN_BETA], pn[QSNN_PN_THETA], pn[QSNN_PN_ALPHA]);
+                        if (scaled) {
+                            for (int t = 0; t < CT; t++)
+                                for (int j = 0; j < CN; j++) cur[t * CN + j] *= gains[j];
+                            for (int j = 0; j < CN; j++) pn[QSNN_PN_THETA][j] = gains[j] * p.theta;
+                        }
+                        memset(gpn, 0, sizeof gpn);
+                        char where[200];
+                        snprintf(where, sizeof where, "%s (%s, reset %s%s, 4-bit %s%s, %s input, power-of-two gains%s)",
+                                 ops->name, surr_label(p.surrogate), qsnn_reset_name(p.reset),
+                                 p.reset_grad ? ", reset_grad" : "", qsnn_grid_name(qcs[qi].grid),
+                                 qcs[qi].ste_clip ? " ste_clip" : "", st ? "static" : "per-step",
+                                 scaled ? ", θ and inputs scaled" : "");
+                        static outs pe;
+                        outs_init(&pe);
+                        qsnn_neuron_io io = make_io(ops, &q, CT, CN, 0, CN, cur, is, pe.U, pe.S);
+                        set_pn(&io, pn, gains, gpn);
+                        ops->forward(&p, &io);
+                        io.gS = w1, io.gU = w2, io.gcur = pe.gcur, io.gi_stride = is;
+                        ops->backward(&p, &io, &pe.pg);
+                        double scale = 0.0, scale_mag = 0.0;
+                        for (int k = 0; k < CT * CN; k++) mode_spikes[scaled] += pe.S[k] != 0.0f;
+                        for (int j = 0; j < CN; j++) {
+                            float c1[CT], a1[CT], b1[CT], U1[NS * CT], S1[CT], g1[CT];
+                            for (int t = 0; t < CT; t++) {
+                                c1[t] = cur[(size_t)t * is + j];
+                                a1[t] = w1[t * CN + j], b1[t] = w2[t * CN + j];
+                                g1[t] = NAN;
+                            }
+                            qsnn_neuron_params p1 = p;
+                            p1.beta = pn[QSNN_PN_BETA][j], p1.theta = pn[QSNN_PN_THETA][j];
+                            p1.alpha = pn[QSNN_PN_ALPHA][j];
+                            qsnn_neuron_io i1 = make_io(ops, &qg[j], CT, 1, 0, 1, c1, st ? 0 : 1, U1, S1);
+                            ops->forward(&p1, &i1);
+                            i1.gS = a1, i1.gU = b1, i1.gcur = g1, i1.gi_stride = st ? 0 : 1;
+                            qsnn_neuron_pgrad pg1 = {0};
+                            ops->backward(&p1, &i1, &pg1);
+                            char w2s[320];
+                            snprintf(w2s, sizeof w2s, "%s, element %d (gain %g) vs a one-neuron call on the scaled grid",
+                                     where, j, gains[j]);
+                            int bad = 0;
+                            for (int s = 0; s < ns; s++)
+                                for (int t = 0; t < CT; t++) {
+                                    const float a = pe.U[(size_t)s * CT * CN + (size_t)t * CN + j], b = U1[s * CT + t];
+                                    if (bits_of(a) != bits_of(b) && bad++ < 2)
+                                        cr_expect(0, "%s: state %d step %d: %.9g vs %.9g", w2s, s, t, a, b);
+                                }
+                            for (int t = 0; t < CT; t++) {
+                                const float a = pe.S[t * CN + j], b = S1[t];
+                                if (bits_of(a) != bits_of(b) && bad++ < 4)
+                                    cr_expect(0, "%s: spike step %d: %g vs %g", w2s, t, a, b);
+                            }
+                            for (int t = 0; t < (st ? 1 : CT); t++) {
+                                const float a = pe.gcur[t * CN + j], b = g1[t];
+                                if (bits_of(a) != bits_of(b) && bad++ < 6)
+                                    cr_expect(0, "%s: dL/dI step %d: %.9g vs %.9g", w2s, t, a, b);
+                            }
+                            cr_expect(bad == 0, "%s: %d cells differ", w2s, bad);
+                            for (int i = 0; i < 3; i++)
+                                if (ops->params & param_flag[i])
+                                    cr_expect(pn_grad_close(gpn[i][j], pgrad_field(&pg1, i)),
+                                              "%s: d%s %.9g, scalar call %.9g", w2s, param_name[i], gpn[i][j],
+                                              pgrad_field(&pg1, i));
+                            scale += (double)gains[j] * pg1.scale, scale_mag += fabs((double)gains[j] * pg1.scale);
+                        }
+                        if (qcs[qi].grid == QSNN_GRID_LSQ)
+                            cr_expect(scale_mag > 0.0 && fabs(pe.pg.scale - scale) <= 1e-9 * scale_mag,
+                                      "%s: lsq step gradient %.17g, Σ gain × one-neuron calls' %.17g", where,
+                                      pe.pg.scale, scale);
+                        checked++;
+                    }
+            for (int j = 0; j < CN; j++) qsnn_state_quant_free(ctx, &qg[j]);
+            qsnn_state_quant_free(ctx, &q);
+        }
+        for (int scaled = 0; scaled < 1 + m->linear; scaled++)
+            cr_expect(!ops->spiking || mode_spikes[scaled] > 0, "%s%s: no spikes in any case (the check would miss "
+                      "the spike path)", ops->name, scaled ? ", θ and inputs scaled" : "");
+    }
+    cr_expect(checked > 0, "no model ran the power-of-two gain check");
+    qsnn_ctx_destroy(&ctx);
 }
