@@ -100,9 +100,22 @@ int qsnn_cmd_import(int argc, char **argv) {
     for (int l = 0; l < net->n_layers; l++) printf("-%d", net->layer[l].out);
     printf(") from %s (NIR %s), dt %g s, reset %s, beta", in, m.version[0] ? m.version : "?", m.dt,
            qsnn_reset_name(cfg.model.neuron_params.reset));
-    for (int l = 0; l < net->n_layers; l++) printf(" %.9g", (double)net->layer[l].beta);
-    printf(", threshold");
-    for (int l = 0; l < net->n_layers; l++) printf(" %.9g", (double)net->layer[l].theta);
+    for (int k = QSNN_PN_BETA; k <= QSNN_PN_THETA; k++) {
+        if (k == QSNN_PN_THETA) printf(", threshold");
+        for (int l = 0; l < net->n_layers; l++) {
+            const qsnn_layer *L = &net->layer[l];
+            const float *v = L->pn[k];
+            if (!v) {
+                printf(" %.9g", (double)(k == QSNN_PN_BETA ? L->beta : L->theta));
+                continue;
+            }
+            float lo = v[0], hi = v[0]; /* per-neuron layers: the range */
+            for (int o = 1; o < L->out; o++) lo = v[o] < lo ? v[o] : lo, hi = v[o] > hi ? v[o] : hi;
+            if (lo == hi) printf(" %.9g", (double)lo);
+            else printf(" %.6g..%.6g", (double)lo, (double)hi);
+        }
+    }
+    if (net->cfg.per_neuron) printf(" (per neuron)");
     printf("\n");
     for (int l = 0; l < m.n_layers; l++)
         if (m.layer[l].folded)

@@ -102,20 +102,30 @@ static qsnn_status export_lif(qsnn_ctx *ctx, const char *file, hid_t nodes, cons
     /* The values in effect (integer-exact models round β and θ onto grids); the stored ones go to
      * metadata. */
     const float beta = L->np.beta, theta = L->np.theta;
-    const int is_if = beta >= 1.0f;
+    const float *pb = L->pn[QSNN_PN_BETA], *pt = L->pn[QSNN_PN_THETA]; /* per-neuron models */
+    int is_if = 1;
+    for (int j = 0; j < n; j++) is_if &= (pb ? pb[j] : beta) >= 1.0f;
     hid_t g = -1, md = -1;
     float *buf = qsnn_malloc(ctx, 4 * (size_t)n * sizeof *buf);
     if (!buf) return QSNN_ERR_NOMEM;
     float *tau = buf, *r = buf + n, *zero = buf + 2 * (size_t)n, *thr = buf + 3 * (size_t)n;
-    const double tau_d = is_if ? INFINITY : dt / (1.0 - (double)beta);
+    qsnn_status st = QSNN_OK;
     for (int j = 0; j < n; j++) {
+        const float bj = pb ? pb[j] : beta;
+        if (!is_if && bj >= 1.0f) { /* τ = ∞ next to finite ones: r·dt/τ would be ∞/∞ */
+            st = qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
+                           "%s: NIR export: layer%d.beta[%d] = 1 (no leak) while other neurons leak; NIR's LIF "
+                           "needs a finite tau", file, l, j);
+            goto done;
+        }
+        const double tau_d = is_if ? INFINITY : dt / (1.0 - (double)bj);
         tau[j] = (float)tau_d;
         r[j] = is_if ? (float)(1.0 / dt) : (float)(tau_d / dt);
         zero[j] = 0.0f;
-        thr[j] = theta;
+        thr[j] = pt ? pt[j] : theta;
     }
     const hsize_t d = (hsize_t)n;
-    qsnn_status st = node_create(ctx, file, nodes, name, is_if ? "IF" : "LIF", &g);
+    st = node_create(ctx, file, nodes, name, is_if ? "IF" : "LIF", &g);
     if (st) goto done;
     if (!is_if && (st = qsnn_h5_write_f32(ctx, file, g, "tau", 1, &d, tau))) goto done;
     if ((st = qsnn_h5_write_f32(ctx, file, g, "r", 1, &d, r))) goto done;
@@ -127,6 +137,9 @@ static qsnn_status export_lif(qsnn_ctx *ctx, const char *file, hid_t nodes, cons
     if ((st = write_f64(ctx, file, md, "dt", dt))) goto done;
     if ((st = qsnn_h5_write_f32(ctx, file, md, "beta", 0, NULL, &L->beta))) goto done;
     if ((st = qsnn_h5_write_f32(ctx, file, md, "theta", 0, NULL, &L->theta))) goto done;
+    /* per-neuron values as stored (β, θ above are then the layer's reference values) */
+    if (pb && (st = qsnn_h5_write_f32(ctx, file, md, "beta_per_neuron", 1, &d, pb))) goto done;
+    if (pt && (st = qsnn_h5_write_f32(ctx, file, md, "theta_per_neuron", 1, &d, pt))) goto done;
     if ((st = qsnn_h5_write_str(ctx, file, md, "reset", qsnn_reset_name(net->cfg.neuron_params.reset)))) goto done;
     if ((st = qsnn_h5_write_str(ctx, file, md, "neuron", L->ops && L->ops->name ? L->ops->name : net->cfg.neuron)))
         goto done;
@@ -219,7 +232,9 @@ qsnn_status qsnn_nir_export(qsnn_ctx *ctx, const char *path, const qsnn_net *net
     const double dt = opts && opts->dt != 0 ? opts->dt : QSNN_NIR_DEFAULT_DT;
     if (!(dt > 0) || !isfinite(dt)) return qsnn_fail(ctx, QSNN_ERR_ARG, "%s: dt = %g must be finite and > 0", path, dt);
     const char *why = NULL;
-    if (!qsnn_net_plain_lif(&net->cfg, &why)) return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "%s: NIR export: %s", path, why);
+    qsnn_net_cfg shape = net->cfg;
+    shape.per_neuron = 0; /* per-neuron β and θ are NIR's own per-neuron arrays */
+    if (!qsnn_net_plain_lif(&shape, &why)) return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "%s: NIR export: %s", path, why);
     for (int l = 0; l < net->n_layers; l++) {
         const char *nm = net->layer[l].ops && net->layer[l].ops->name ? net->layer[l].ops->name : net->cfg.neuron;
         if (strcmp(nm, "lif") != 0)
@@ -950,6 +965,53 @@ static long first_diff(const double *v, int n) {
     return -1;
 }
 
+/* Per-neuron β_j = 1 - dt/τ_j and θ_j = v_threshold_j, or qsnn's metadata values as stored (checked
+ * against them). dt: the file's (have_dt) or the node's metadata, else the import option or default. */
+static qsnn_status read_per_neuron(reader *r, const nir_node *N, hid_t md, const qsnn_nir_import_opts *o,
+                                   const double *tau, const double *vt, int is_if, double file_dt, int have_dt,
+                                   qsnn_nir_layer *L) {
+    const int n = L->out;
+    qsnn_status st = QSNN_OK;
+    double mdt = 0.0, *mb = NULL, *mt = NULL;
+    if (meta_f64(r, md, N->name, "dt", &mdt, &st) < 0) return st;
+    const double dt = mdt > 0 ? mdt : have_dt ? file_dt : (o && o->dt > 0 ? o->dt : QSNN_NIR_DEFAULT_DT);
+    L->beta_n = qsnn_malloc(r->ctx, (size_t)n * sizeof(float));
+    L->theta_n = qsnn_malloc(r->ctx, (size_t)n * sizeof(float));
+    if (!L->beta_n || !L->theta_n) return QSNN_ERR_NOMEM;
+    if (md >= 0 && obj_type(md, "beta_per_neuron") == H5O_TYPE_DATASET &&
+        (st = read_vec(r, md, N->name, "beta_per_neuron", n, 0, &mb)))
+        goto done;
+    if (md >= 0 && obj_type(md, "theta_per_neuron") == H5O_TYPE_DATASET &&
+        (st = read_vec(r, md, N->name, "theta_per_neuron", n, 0, &mt)))
+        goto done;
+    for (int j = 0; j < n && !st; j++) {
+        double b = 1.0;
+        if (!is_if) {
+            if (!(tau[j] >= dt) || !isfinite(tau[j])) {
+                st = nodefail(r, QSNN_ERR_UNSUPPORTED, N->name, "tau[%d] = %g must be finite and >= dt = %g", j, tau[j], dt);
+                break;
+            }
+            b = 1.0 - dt / tau[j];
+        }
+        if (mb && (!(mb[j] >= 0.0 && mb[j] <= 1.0) || fabs(mb[j] - b) > 1e-4)) {
+            st = nodefail(r, QSNN_ERR_FORMAT, N->name, "metadata/beta_per_neuron[%d] = %.9g disagrees with tau (%.9g)",
+                          j, mb[j], b);
+            break;
+        }
+        if (mt && (!(mt[j] > 0) || fabs(mt[j] - vt[j]) > 1e-6 * vt[j])) {
+            st = nodefail(r, QSNN_ERR_FORMAT, N->name,
+                          "metadata/theta_per_neuron[%d] = %.9g disagrees with v_threshold (%.9g)", j, mt[j], vt[j]);
+            break;
+        }
+        L->beta_n[j] = (float)(mb ? mb[j] : b);
+        L->theta_n[j] = (float)(mt ? mt[j] : vt[j]);
+    }
+done:
+    qsnn_free(r->ctx, mb);
+    qsnn_free(r->ctx, mt);
+    return st;
+}
+
 /* Neuron node (LIF / IF) into layer L (whose weights are read): β, θ, reset, gain folding. */
 static qsnn_status read_neurons(reader *r, const nir_node *N, const qsnn_nir_import_opts *o, double file_dt,
                                 int have_file_dt, qsnn_nir_layer *L) {
@@ -976,27 +1038,20 @@ static qsnn_status read_neurons(reader *r, const nir_node *N, const qsnn_nir_imp
             goto done;
         }
     }
-    long d;
-    if (tau && (d = first_diff(tau, n)) >= 0) {
-        st = nodefail(r, QSNN_ERR_UNSUPPORTED, N->name,
-                      "tau differs across neurons (tau[0] = %g, tau[%ld] = %g); qsnn has one beta per layer", tau[0], d,
-                      tau[d]);
-        goto done;
-    }
-    if ((d = first_diff(vt, n)) >= 0) {
-        st = nodefail(r, QSNN_ERR_UNSUPPORTED, N->name,
-                      "v_threshold differs across neurons (v_threshold[0] = %g, v_threshold[%ld] = %g); qsnn has one "
-                      "threshold per layer",
-                      vt[0], d, vt[d]);
-        goto done;
-    }
-    if (!(vt[0] > 0.0) || (float)vt[0] <= 0.0f || !isfinite((float)vt[0])) {
-        st = nodefail(r, QSNN_ERR_UNSUPPORTED, N->name, "v_threshold = %g; qsnn needs a threshold > 0", vt[0]);
-        goto done;
-    }
+    for (int j = 0; j < n; j++)
+        if (!(vt[j] > 0.0) || (float)vt[j] <= 0.0f || !isfinite((float)vt[j])) {
+            st = nodefail(r, QSNN_ERR_UNSUPPORTED, N->name, "v_threshold[%d] = %g; qsnn needs a threshold > 0", j, vt[j]);
+            goto done;
+        }
     L->theta = (float)vt[0];
 
     md = open_meta(g);
+    /* τ or v_threshold differing across neurons (or qsnn's per-neuron metadata): a per-neuron layer */
+    if ((tau && first_diff(tau, n) >= 0) || first_diff(vt, n) >= 0 ||
+        (md >= 0 && obj_type(md, "theta_per_neuron") == H5O_TYPE_DATASET)) {
+        st = read_per_neuron(r, N, md, o, tau, vt, is_if, have_file_dt ? file_dt : 0.0, have_file_dt, L);
+        if (st) goto done;
+    }
     double mdt = 0, mbeta = 0;
     int k = meta_f64(r, md, N->name, "dt", &mdt, &st);
     if (k < 0) goto done;
@@ -1005,7 +1060,7 @@ static qsnn_status read_neurons(reader *r, const nir_node *N, const qsnn_nir_imp
         goto done;
     }
     const double dt = k ? mdt : have_file_dt ? file_dt : (o && o->dt > 0 ? o->dt : QSNN_NIR_DEFAULT_DT);
-    double beta_d, gain_num; /* β and the numerator of the gain r·dt/τ per neuron */
+    double beta_d; /* β (neuron 0's in per-neuron layers) */
     if (is_if) {
         beta_d = 1.0;
     } else {
@@ -1020,10 +1075,12 @@ static qsnn_status read_neurons(reader *r, const nir_node *N, const qsnn_nir_imp
         }
         beta_d = 1.0 - dt / tau[0];
     }
-    gain_num = dt / (is_if ? 1.0 : tau[0]);
     L->beta = (float)beta_d;
     if ((k = meta_f64(r, md, N->name, "beta", &mbeta, &st)) < 0) goto done;
-    if (k) {
+    if (k && L->beta_n) { /* per-neuron layers: the reference value, checked against nothing */
+        L->beta = (float)mbeta;
+        L->beta_from_meta = 1;
+    } else if (k) {
         /* Integer-exact models export β rounded to QSNN_INT_BETA_BITS fractional bits. */
         if (!(mbeta >= 0.0 && mbeta <= 1.0) || fabs(mbeta - beta_d) > 1.0 / (1 << QSNN_INT_BETA_BITS)) {
             st = nodefail(r, QSNN_ERR_FORMAT, N->name, "metadata/beta = %.9g disagrees with tau (1 - dt/tau = %.9g)",
@@ -1035,7 +1092,13 @@ static qsnn_status read_neurons(reader *r, const nir_node *N, const qsnn_nir_imp
     }
     double mtheta;
     if ((k = meta_f64(r, md, N->name, "theta", &mtheta, &st)) < 0) goto done;
-    if (k) {
+    if (k && L->theta_n) {
+        if (!(mtheta > 0) || !isfinite((float)mtheta)) {
+            st = nodefail(r, QSNN_ERR_FORMAT, N->name, "metadata/theta = %.9g must be > 0", mtheta);
+            goto done;
+        }
+        L->theta = (float)mtheta;
+    } else if (k) {
         if (!(mtheta > 0) || !isfinite((float)mtheta) || fabs(mtheta - vt[0]) > 0.5 * vt[0]) {
             st = nodefail(r, QSNN_ERR_FORMAT, N->name, "metadata/theta = %.9g disagrees with v_threshold = %.9g",
                           mtheta, vt[0]);
@@ -1045,7 +1108,7 @@ static qsnn_status read_neurons(reader *r, const nir_node *N, const qsnn_nir_imp
     }
     /* Input gain r·dt/τ: 1 is qsnn's convention (U += I); anything else is folded into the weights. */
     for (int j = 0; j < n; j++) {
-        const double gain = rr[j] * gain_num;
+        const double gain = rr[j] * dt / (is_if ? 1.0 : tau[j]);
         if (!(gain > 0) || !isfinite(gain)) {
             st = nodefail(r, QSNN_ERR_UNSUPPORTED, N->name,
                           "r[%d] = %g gives an input gain r*dt/tau = %g (must be > 0)", j, rr[j], gain);
@@ -1129,6 +1192,8 @@ void qsnn_nir_model_free(qsnn_ctx *ctx, qsnn_nir_model *m) {
         qsnn_free(ctx, m->layer[l].W);
         qsnn_free(ctx, m->layer[l].b);
         qsnn_free(ctx, m->layer[l].levels);
+        qsnn_free(ctx, m->layer[l].beta_n);
+        qsnn_free(ctx, m->layer[l].theta_n);
         for (int k = 0; k < m->layer[l].n_learned; k++) qsnn_free(ctx, m->layer[l].learned[k]);
     }
     memset(m, 0, sizeof *m);
@@ -1317,6 +1382,7 @@ qsnn_status qsnn_nir_net_cfg(qsnn_ctx *ctx, const qsnn_nir_model *m, qsnn_net_cf
         const qsnn_nir_layer *L = &m->layer[l];
         cfg->sizes[l] = L->out;
         cfg->bias |= L->b != NULL;
+        cfg->per_neuron |= L->theta_n != NULL;
         if (L->reset != L0->reset)
             return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
                              "node '%s' resets by '%s', node '%s' by '%s'; qsnn has one reset rule per network",
@@ -1376,6 +1442,10 @@ static qsnn_status fill_net(qsnn_ctx *ctx, const qsnn_nir_model *m, qsnn_net *ne
         }
         L->beta = S->beta;
         L->theta = S->theta;
+        for (int o = 0; o < L->out; o++) { /* per-neuron networks: uniform layers repeat their value */
+            if (L->pn[QSNN_PN_BETA]) L->pn[QSNN_PN_BETA][o] = S->beta_n ? S->beta_n[o] : S->beta;
+            if (L->pn[QSNN_PN_THETA]) L->pn[QSNN_PN_THETA][o] = S->theta_n ? S->theta_n[o] : S->theta;
+        }
         /* the lsq state grid's learned step is its level at code 1 (levels are step × code) */
         if (qsnn_layer_lsq_state(L) && S->levels && S->n_levels >= 4) L->state_scale = S->levels[S->n_levels / 2 + 1];
         /* learned quantizer parameters (LSQ) as exported; others keep the quantizer's initial values */

@@ -85,6 +85,8 @@ typedef struct qsnn_nir_layer {
     float *W;    /* [out][in], the gain folded in (owned by the model) */
     float *b;    /* [out], or NULL for a Linear node */
     float beta, theta;
+    float *beta_n, *theta_n; /* per-neuron values (τ or v_threshold differ across neurons), else NULL; β and
+                              * θ above are then the reference values (the state grid's θ) */
     qsnn_reset reset;
     int beta_from_meta, reset_from_meta;
     int folded;  /* 1 when an input gain r·dt/τ ≠ 1 was folded into W and b */

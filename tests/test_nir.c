@@ -176,6 +176,10 @@ static void round_trip(const char *extra, int want_dropped) {
         const float *ba = A->bias_fwd ? A->bias_fwd : A->b, *bb = Bl->bias_fwd ? Bl->bias_fwd : Bl->b;
         cr_assert_eq(memcmp(ba, bb, (size_t)A->out * sizeof(float)), 0, "layer %d: forward bias", l);
         cr_assert(A->np.beta == Bl->np.beta && A->np.theta == Bl->np.theta, "layer %d: forward beta/theta", l);
+        for (int k = 0; k < QSNN_PN_COUNT; k++) {
+            cr_assert_eq(!A->pn[k], !Bl->pn[k], "layer %d: per-neuron parameter %d", l, k);
+            if (A->pn[k]) cr_assert_eq(memcmp(A->pn[k], Bl->pn[k], A->out * sizeof(float)), 0, "layer %d: pn %d", l, k);
+        }
         cr_assert_eq(A->sq.enabled, Bl->sq.enabled);
         if (A->sq.enabled) cr_assert_eq(memcmp(A->sq.levels, Bl->sq.levels, A->sq.n * sizeof(float)), 0);
         cr_assert_eq(m.layer[l].reset_from_meta, 1);
@@ -208,6 +212,9 @@ Test(nir, round_trip_integer_same_spikes) {
 }
 /* LSQ's learned step sizes travel in metadata; the affine quantizer cannot rebuild its min-max range
  * from its own output, so that import falls back to float weights, still with the same spikes. */
+Test(nir, round_trip_per_neuron_same_spikes) {
+    round_trip(QUANT " --set model.per_neuron=true --set model.learn_threshold=true --set model.learn_beta=true", 0);
+}
 Test(nir, round_trip_lsq_same_spikes) { round_trip(QUANT " --set quant.weight.method=lsq", 0); }
 Test(nir, round_trip_learned_state_step_same_spikes) { round_trip(QUANT " --set quant.state.grid=lsq", 0); }
 Test(nir, round_trip_current_quantizer_same_spikes) { round_trip(QUANT " --set quant.current.bits=6", 0); }
@@ -667,12 +674,42 @@ Test(nir, bad_fixtures_refused) {
     REFUSED(FX_LIF_SHAPE, QSNN_ERR_MISMATCH,
             "node 'block/n': v_threshold has shape [2], expected [3] (one per neuron, or one value for all)");
     REFUSED(FX_VLEAK, QSNN_ERR_UNSUPPORTED, "node 'block/n': v_leak[1] = 0.5; qsnn's LIF has no leak potential");
-    REFUSED(FX_TAU_VARIES, QSNN_ERR_UNSUPPORTED,
-            "node 'block/n': tau differs across neurons (tau[0] = 0.002, tau[2] = 0.004)");
     REFUSED(FX_BRANCH, QSNN_ERR_UNSUPPORTED, "node 'flat': feeds 2 nodes");
     REFUSED(FX_RECURRENT, QSNN_ERR_UNSUPPORTED, "node 'block': recurrent subgraph", "qsnn has no recurrent layers yet");
     REFUSED(FX_NAN, QSNN_ERR_NUMERIC, "node 'block/w': weight[6] is nan");
     REFUSED(FX_NO_NODE, QSNN_ERR_FORMAT, "not a NIR file (no group /node)");
+}
+
+/* τ differing across neurons (snnTorch with a per-neuron β): a per-neuron layer, each β_j = 1 − dt/τ_j,
+ * and neuron 2's input gain r·dt/τ = 0.5 folded into its weights. */
+Test(nir, foreign_per_neuron_tau_imports) {
+    const char *p = tpath("pern.nir");
+    write_fixture(p, FX_TAU_VARIES);
+    qsnn_ctx *ctx = test_ctx(1);
+    qsnn_nir_model m;
+    cr_assert_eq(qsnn_nir_import(ctx, p, NULL, &m), QSNN_OK, "%s", qsnn_last_error(ctx));
+    const qsnn_nir_layer *L = &m.layer[0];
+    cr_assert_not_null(L->beta_n);
+    const double dt = m.dt, want[3] = {1.0 - dt / TAU0, 1.0 - dt / TAU0, 1.0 - dt / 0.004};
+    for (int j = 0; j < 3; j++) {
+        cr_expect_float_eq(L->beta_n[j], (float)want[j], 1e-7, "beta[%d]", j);
+        cr_expect_float_eq(L->theta_n[j], (float)THR0, 1e-7, "theta[%d]", j);
+    }
+    cr_expect_eq(L->folded, 1, "neuron 2's gain r*dt/tau = 0.5");
+    cr_expect_null(m.layer[1].beta_n, "the uniform layer stays per layer");
+    qsnn_config cfg;
+    qsnn_config_default(&cfg);
+    cr_assert_eq(qsnn_nir_net_cfg(ctx, &m, &cfg.model), QSNN_OK, "%s", qsnn_last_error(ctx));
+    cr_assert_eq(cfg.model.per_neuron, 1);
+    qsnn_config_resolve(&cfg);
+    qsnn_net *net = NULL;
+    int dropped = -1;
+    cr_assert_eq(qsnn_nir_create_net(ctx, &m, &cfg.model, &net, &dropped), QSNN_OK, "%s", qsnn_last_error(ctx));
+    for (int j = 0; j < 3; j++) cr_expect_eq(net->layer[0].pn[QSNN_PN_BETA][j], L->beta_n[j]);
+    for (int j = 0; j < 2; j++) cr_expect_eq(net->layer[1].pn[QSNN_PN_BETA][j], m.layer[1].beta, "uniform layer repeats");
+    qsnn_net_destroy(&net);
+    qsnn_nir_model_free(ctx, &m);
+    qsnn_ctx_destroy(&ctx);
 }
 
 /* Through the CLI: one line, exit 1, no output file and no temporary left. */
