@@ -868,3 +868,26 @@ Test(cli, recurrent_and_conv_models_train_and_are_refused_by_lif_only_tools) {
     rc = run("eval '%s' --integer", tpath("conv/model.h5"));
     ASSERT_FAILS(rc, "integer evaluation of a conv network", "integer engine", "layer 0 is a convolution");
 }
+
+/* Per-neuron parameters: trained, evaluated as recorded, refused with one line by the integer engine
+ * and by quantize (which takes per-layer models and makes per-neuron ones with --fold-thresholds). */
+Test(cli, per_neuron_model_trains_evaluates_and_is_refused_where_unsupported) {
+    char data[512];
+    snprintf(data, sizeof data, "%s", tpath("data"));
+    cr_assert_eq(mkdir(data, 0777), 0);
+    write_idx_split(data, "train", 8, 0);
+    write_idx_split(data, "t10k", 4, 0);
+    int rc = run("train --set model.hidden=[6] --set model.per_neuron=true --set model.learn_threshold=true "
+                 "--set quant.state.bits=4 --set quant.weight.bits=4 --set data.steps=4 --set train.batch=4 --epochs 1 "
+                 "--no-progress --data '%s' --out '%s'",
+                 data, tpath("pn"));
+    cr_assert_eq(rc, 0, "per-neuron training failed: %s", err_text);
+    rc = run("eval '%s' --no-progress", tpath("pn/model.h5"));
+    cr_assert_eq(rc, 0, "%s", err_text);
+    cr_expect(strstr(out_text, "matches the accuracy recorded") != NULL, "%s", out_text);
+    rc = run("eval '%s' --integer", tpath("pn/model.h5"));
+    ASSERT_FAILS(rc, "integer evaluation of a per-neuron network", "model.per_neuron");
+    rc = run("quantize '%s' --out '%s' --calib 8", tpath("pn/model.h5"), tpath("pnq.h5"));
+    ASSERT_FAILS(rc, "quantize of a per-neuron network", "model.per_neuron");
+    cr_expect(access(tpath("pnq.h5"), F_OK) != 0, "a quantized file was written");
+}
