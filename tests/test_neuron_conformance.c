@@ -360,6 +360,14 @@ static const variant variants[] = {
     {QSNN_SURR_SIGMOID, QSNN_RESET_ZERO, 0, 0},          {QSNN_SURR_SOFT, QSNN_RESET_SUBTRACT, 1, 1},
     {QSNN_SURR_TRIANGULAR, QSNN_RESET_NONE, 0, 1},
 };
+
+/* The model's base parameters with variant v's surrogate (and its slope), reset and reset_grad. */
+static qsnn_neuron_params variant_params(const mcfg *m, int v) {
+    qsnn_neuron_params p = base_params(m);
+    p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
+    p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope : qsnn_surrogate_get(variants[v].sid)->default_slope;
+    return p;
+}
 #define N_VARIANTS ((int)(sizeof variants / sizeof *variants))
 
 enum { CT = 12, CN = 7, CN1 = 3 };
@@ -428,9 +436,7 @@ Test(neuron_conformance, step_ranges_blocks_and_inference_agree) {
                     if (!((m->resets >> variants[v].reset) & 1u)) continue;
                     ccase c = {.ops = ops, .p = base_params(m), .q = variants[v].quant ? &q : NULL,
                                .is = st ? 0 : CN, .cur = cur, .w1 = w1, .w2 = w2, .full = full};
-                    c.p.surrogate = variants[v].sid, c.p.reset = variants[v].reset, c.p.reset_grad = variants[v].rgrad;
-                    c.p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
-                                                                  : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                    c.p = variant_params(m, v);
                     fill(cur, CT * CN, m->in_lo, 1.5f * m->in_hi, 40u + (uint64_t)v);
                     char where[160];
                     snprintf(where, sizeof where, "%s (%s, reset %s%s%s, %s input, %s backward)", ops->name,
@@ -757,10 +763,7 @@ Test(neuron_conformance, per_neuron_arrays_equal_to_the_scalars_reproduce_the_sc
             for (int st = 0; st < 2; st++)
                 for (int qi = 0; qi < PQ_COUNT; qi++) {
                     if (!((m->resets >> variants[v].reset) & 1u)) continue;
-                    qsnn_neuron_params p = base_params(m);
-                    p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
-                    p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
-                                                                : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                    qsnn_neuron_params p = variant_params(m, v);
                     const qsnn_state_quant *q = qi == PQ_NONE ? NULL : qi == PQ_LSQ ? &ql : &qu;
                     const size_t is = st ? 0 : CN;
                     const int gT = st ? 1 : CT;
@@ -908,10 +911,7 @@ Test(neuron_conformance, per_neuron_elements_equal_one_neuron_scalar_calls) {
             for (int st = 0; st < 2; st++)
                 for (int qi = 0; qi < PQ_COUNT; qi++) {
                     if (!((m->resets >> variants[v].reset) & 1u)) continue;
-                    qsnn_neuron_params p = base_params(m);
-                    p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
-                    p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
-                                                                : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                    qsnn_neuron_params p = variant_params(m, v);
                     const qsnn_state_quant *q = qi == PQ_NONE ? NULL : qi == PQ_LSQ ? &ql : &qu;
                     const size_t is = st ? 0 : CN;
                     fill(cur, CT * CN, m->in_lo, 1.5f * m->in_hi, 450u + (uint64_t)v);
@@ -996,10 +996,7 @@ Test(neuron_conformance, per_neuron_grid_gains_scale_the_levels) {
             for (int v = 0; v < N_VARIANTS; v++)
                 for (int spread = 0; spread < 2; spread++) {
                     if (!((m->resets >> variants[v].reset) & 1u)) continue;
-                    qsnn_neuron_params p = base_params(m);
-                    p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
-                    p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
-                                                                : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                    qsnn_neuron_params p = variant_params(m, v);
                     float cur[CT * CN], U[NS * CT * CN], S[CT * CN], Ug[NS * CT * CN], Sg[CT * CN];
                     float pn[QSNN_PN_COUNT][CN];
                     pn_spread(&p, CN, pn[QSNN_PN_BETA], pn[QSNN_PN_THETA], pn[QSNN_PN_ALPHA]);
@@ -1096,10 +1093,7 @@ Test(neuron_conformance, per_neuron_power_of_two_gains_equal_one_neuron_calls_on
                 for (int v = 0; v < N_VARIANTS; v++)
                     for (int st = 0; st < 2; st++) {
                         if (!((m->resets >> variants[v].reset) & 1u)) continue;
-                        qsnn_neuron_params p = base_params(m);
-                        p.surrogate = variants[v].sid, p.reset = variants[v].reset, p.reset_grad = variants[v].rgrad;
-                        p.slope = variants[v].sid == QSNN_SURR_SOFT ? m->soft_slope
-                                                                    : qsnn_surrogate_get(variants[v].sid)->default_slope;
+                        qsnn_neuron_params p = variant_params(m, v);
                         if (scaled) p.surrogate = QSNN_SURR_STRAIGHT_THROUGH, p.slope = 1.0f, p.adapt_strength = 0.0f;
                         const size_t is = st ? 0 : CN;
                         float cur[CT * CN], w1[CT * CN], w2[CT * CN];
