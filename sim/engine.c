@@ -15,8 +15,10 @@ static size_t n_blocks(size_t n) { return (n + BLOCK - 1) / BLOCK; }
 #define PN_GRAD (QSNN_PN_COUNT + 1)
 #define PN_ARRAYS (2 * QSNN_PN_COUNT + 1)
 
-/* Points io at block k's per-neuron arrays, filled from the layer's (the batch repeats the neurons). */
-static void per_neuron_io(const qsnn_layer *L, qsnn_workspace *ws, long k, size_t j0, qsnn_neuron_io *io, int grads) {
+/* Points io at block k's per-neuron arrays; fill: copies them from the layer's first (the batch repeats the
+ * neurons; recurrent layers call once per step and fill only on the first). */
+static void per_neuron_io(const qsnn_layer *L, qsnn_workspace *ws, long k, size_t j0, qsnn_neuron_io *io, int grads,
+                          int fill) {
     if (!L->pn[QSNN_PN_BETA] && !L->pn[QSNN_PN_THETA] && !L->pn[QSNN_PN_ALPHA]) return;
     float *base = ws->pn_blk + (size_t)k * PN_ARRAYS * BLOCK;
     const size_t out = (size_t)L->out;
@@ -25,7 +27,7 @@ static void per_neuron_io(const qsnn_layer *L, qsnn_workspace *ws, long k, size_
         if (!src) continue;
         float *dst = base + (size_t)a * BLOCK;
         size_t o = j0 % out;
-        for (int j = 0; j < io->n; j++) {
+        for (int j = 0; fill && j < io->n; j++) {
             dst[j] = src[o];
             if (++o == out) o = 0;
         }
@@ -450,7 +452,7 @@ static qsnn_status forward(qsnn_net *net, qsnn_workspace *ws, const float *x, in
                                      .cur = b->cur + j0, .i_stride = is, .U = b->U + j0, .u_stride = us,
                                      .plane = us ? (size_t)T * n : n, .S = b->S + j0, .stride = n};
                 for (int q = 0; q < L->ops->n_states; q++) io.q[q] = qsnn_layer_sq(L, q);
-                per_neuron_io(L, ws, k, j0, &io, 0);
+                per_neuron_io(L, ws, k, j0, &io, 0, s == 0);
                 ws->spikes[k] += L->ops->forward(&L->np, &io);
             }
         }
@@ -505,7 +507,7 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
                                      .gi_stride = is,
                                      .carry = L->rec ? ws->carry + (size_t)k * QSNN_NEURON_MAX_STATES * BLOCK : NULL};
                 for (int q = 0; q < ns; q++) io.q[q] = qsnn_layer_sq(L, q);
-                per_neuron_io(L, ws, k, j0, &io, learn);
+                per_neuron_io(L, ws, k, j0, &io, learn, s == steps - 1);
                 L->ops->backward(&L->np, &io, learn ? &ws->pg[k] : NULL);
             }
             if (L->rec && s > 0) recurrent_back(L, b->gcur + (size_t)s * n, B, b->gS + (size_t)(s - 1) * n);
