@@ -34,6 +34,7 @@ enum {
     QSNN_STREAM_ENCODE = 1u << 20, /* + epoch: input encoders (counter = sample, step, feature) */
     QSNN_STREAM_RECURRENT = 1u << 16, /* + layer: recurrent weight initialisation */
     QSNN_STREAM_DROPOUT = 1u << 17,   /* + layer, keyed by the batch's dropout seed: dropout masks */
+    QSNN_STREAM_QUANT = 1u << 18,     /* counter = optimizer step: learned quantizers' masks (DropBits) */
 };
 
 #endif

@@ -158,7 +158,9 @@ static qsnn_status save_layer_info(qsnn_ctx *ctx, const char *path, qsnn_net *ne
     if (L->wq) {
         /* Computed from the current master weights (the network's own Ŵ and scales may predate the
          * last optimizer step), without touching the network. */
-        const qsnn_weight_quant_cfg *wc = &L->wq_cfg;
+        qsnn_weight_quant_cfg hard = L->wq_cfg;
+        memset(&hard.pass, 0, sizeof hard.pass); /* the inference quantizer, whatever pass came last */
+        const qsnn_weight_quant_cfg *wc = &hard;
         /* rows as the quantizer sees W: output neurons (dense) or output channels (conv) */
         const int rows = L->w_rows, cols = (int)(L->nw / L->w_rows);
         const int ns = qsnn_weight_quant_nscales(wc, rows);

@@ -80,10 +80,12 @@ static qsnn_status export_fc(qsnn_ctx *ctx, const char *file, hid_t nodes, const
         if ((st = write_i64(ctx, file, md, "weight_quant_pow2", wc->pow2))) goto done;
         if ((st = qsnn_h5_write_i32(ctx, file, md, "weight_codes", 2, wd, codes))) goto done;
         if ((st = qsnn_h5_write_f32(ctx, file, md, "weight_scales", 1, &sd, L->w_scales))) goto done;
-        for (int k = 0; L->wq_learned && k < L->wq->n_learned; k++) { /* LSQ's step size, zero point */
+        for (int k = 0; L->wq_learned && k < L->wq->n_learned; k++) { /* LSQ's step size, QN's breakpoints, ... */
             char nm[96];
             snprintf(nm, sizeof nm, "weight_quant_learned_%s", L->wq->learned_names[k]);
-            if ((st = qsnn_h5_write_f32(ctx, file, md, nm, 1, &sd, L->wq_learned + (size_t)k * sd))) goto done;
+            const hsize_t nk = sd * (hsize_t)qsnn_wq_group_size(L->wq, wc, k);
+            const size_t off = qsnn_wq_learned_offset(L->wq, wc, (int)sd, k);
+            if ((st = qsnn_h5_write_f32(ctx, file, md, nm, 1, &nk, L->wq_learned + off))) goto done;
         }
     }
 done:
@@ -1450,10 +1452,12 @@ static qsnn_status fill_net(qsnn_ctx *ctx, const qsnn_nir_model *m, qsnn_net *ne
         if (qsnn_layer_lsq_state(L) && S->levels && S->n_levels >= 4) L->state_scale = S->levels[S->n_levels / 2 + 1];
         /* learned quantizer parameters (LSQ) as exported; others keep the quantizer's initial values */
         for (int k = 0; L->wq_learned && k < L->wq->n_learned; k++) {
-            const size_t ns = (size_t)qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+            const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->out);
+            const size_t nk = (size_t)ns * qsnn_wq_group_size(L->wq, &L->wq_cfg, k);
             for (int j = 0; j < S->n_learned; j++)
-                if (!strcmp(S->learned_name[j], L->wq->learned_names[k]) && S->n_learned_values[j] == ns)
-                    memcpy(L->wq_learned + (size_t)k * ns, S->learned[j], ns * sizeof(float));
+                if (!strcmp(S->learned_name[j], L->wq->learned_names[k]) && S->n_learned_values[j] == nk)
+                    memcpy(L->wq_learned + qsnn_wq_learned_offset(L->wq, &L->wq_cfg, ns, k), S->learned[j],
+                           nk * sizeof(float));
         }
     }
     qsnn_status st = qsnn_net_prepare(net);

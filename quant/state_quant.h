@@ -5,6 +5,7 @@
 #define QSNN_QUANT_STATE_QUANT_H
 
 #include "core/context.h"
+#include "quant/lq_opts.h"
 
 /* threshold_rest: the threshold-centered construction with the multiplier of the levels below θ
  * raised (from the bit width's default) until the gap between the two levels around rest (0) is no
@@ -40,6 +41,8 @@ typedef struct qsnn_state_quant_cfg {
     double multiplier; /* r for centered grids; 0 = the default for the bit width */
     int ste_clip;      /* 1: zero gradient outside [U_min, U_max] */
     double scale;      /* lsq grid: the step s (set per layer by the network; 0 = the initial value) */
+    qsnn_lq_opts lq;   /* QN / CPQ options (quant.qn.*, quant.cpq.*) */
+    qsnn_lq_pass pass; /* set by the network before each forward; zero = inference */
 } qsnn_state_quant_cfg;
 
 typedef struct qsnn_state_quant {

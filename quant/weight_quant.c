@@ -25,6 +25,20 @@ const qsnn_weight_quant_ops *qsnn_weight_quant_at(int i) {
 
 const char *qsnn_weight_quant_names(void) { return "uniform_symmetric, uniform_affine, lsq, lsq_affine, qil"; }
 
+int qsnn_wq_group_size(const qsnn_weight_quant_ops *ops, const qsnn_weight_quant_cfg *cfg, int k) {
+    return ops->group_size ? ops->group_size(cfg, k) : 1;
+}
+
+size_t qsnn_wq_learned_offset(const qsnn_weight_quant_ops *ops, const qsnn_weight_quant_cfg *cfg, int ns, int k) {
+    size_t off = 0;
+    for (int i = 0; i < k; i++) off += (size_t)ns * qsnn_wq_group_size(ops, cfg, i);
+    return off;
+}
+
+size_t qsnn_wq_learned_total(const qsnn_weight_quant_ops *ops, const qsnn_weight_quant_cfg *cfg, int ns) {
+    return qsnn_wq_learned_offset(ops, cfg, ns, ops->n_learned);
+}
+
 float qsnn_pow2_up(float s) {
     int e;
     const float m = frexpf(s, &e); /* s = m·2^e, m in [0.5, 1) */

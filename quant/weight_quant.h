@@ -9,13 +9,17 @@
  *
  * Learned parameters live with the network (qsnn_layer) and are listed with its parameters as
  * "layerN.weight_NAME" (so the optimizer updates them and checkpoints store them); the quantizer sees
- * them through cfg->learned: group k, scale group j at learned[k·ns + j], ns = qsnn_weight_quant_nscales.
- * backward writes (overwrites) their gradients into cfg->learned_grad, same layout. */
+ * them through cfg->learned: group k, scale group j at learned[k·ns + j], ns = qsnn_weight_quant_nscales,
+ * when every group holds one value per scale; groups of group_size values are laid out as
+ * qsnn_wq_learned_offset says. backward writes (overwrites) their gradients into cfg->learned_grad,
+ * same layout. In training passes (cfg->pass.training) a quantizer may be soft or random (QN, CPQ);
+ * with training = 0 it is the hard quantizer whose codes × scales equal Ŵ. */
 #ifndef QSNN_QUANT_WEIGHT_QUANT_H
 #define QSNN_QUANT_WEIGHT_QUANT_H
 
 #include <stdint.h>
 #include "core/context.h"
+#include "quant/lq_opts.h"
 
 typedef enum { QSNN_WQ_PER_TENSOR = 0, QSNN_WQ_PER_CHANNEL = 1 } qsnn_wq_granularity;
 
@@ -24,9 +28,11 @@ typedef struct qsnn_weight_quant_cfg {
     qsnn_wq_granularity granularity; /* one scale per tensor or per output neuron (row) */
     char method[32];                 /* registry name; "uniform_symmetric" */
     int pow2;                        /* scales are powers of two (rescaling becomes a shift) */
+    qsnn_lq_opts lq;                 /* QN / CPQ options (quant.qn.*, quant.cpq.*) */
     /* Per layer, set by the network (NULL in configurations): learned parameters and their gradients. */
     const float *learned;
     float *learned_grad;
+    qsnn_lq_pass pass; /* set by the network before each forward; zero = inference */
 } qsnn_weight_quant_cfg;
 
 typedef struct qsnn_weight_quant_ops {
@@ -45,7 +51,18 @@ typedef struct qsnn_weight_quant_ops {
     void (*init)(const qsnn_weight_quant_cfg *cfg, const float *W, int out, int in, float *learned);
     int min_bits;                     /* smallest bit width it supports (0: 1) */
     int no_pow2;                      /* power-of-two scales are not available (the scale is learned) */
+    /* Values per scale group of learned group k (NULL: 1 each), e.g. QN's breakpoints, CPQ's gates. */
+    int (*group_size)(const qsnn_weight_quant_cfg *cfg, int k);
+    unsigned frozen; /* bit k: group k is stored (checkpoints) but not trained (QN's breakpoints) */
+    /* The bit width in use, averaged over the scale groups (NULL: cfg->bits); CPQ's learned widths. */
+    double (*effective_bits)(const qsnn_weight_quant_cfg *cfg, int out, int in);
 } qsnn_weight_quant_ops;
+
+/* Learned parameter layout: group k starts at qsnn_wq_learned_offset(.., k); scale group j's m-th value
+ * of it is at that offset + j·size_k + m. */
+int qsnn_wq_group_size(const qsnn_weight_quant_ops *ops, const qsnn_weight_quant_cfg *cfg, int k);
+size_t qsnn_wq_learned_offset(const qsnn_weight_quant_ops *ops, const qsnn_weight_quant_cfg *cfg, int ns, int k);
+size_t qsnn_wq_learned_total(const qsnn_weight_quant_ops *ops, const qsnn_weight_quant_cfg *cfg, int ns);
 
 const qsnn_weight_quant_ops *qsnn_weight_quant_find(const char *name);
 /* The registry in order: entry i < qsnn_weight_quant_count() (for conformance tests). */

@@ -35,6 +35,7 @@ void qsnn_net_cfg_default(qsnn_net_cfg *cfg) {
     cfg->weight_quant.granularity = QSNN_WQ_PER_CHANNEL; /* per output neuron: 4-bit QAT keeps ~0.5 point more than per tensor */
     snprintf(cfg->weight_quant.method, sizeof cfg->weight_quant.method, "uniform_symmetric");
     cfg->weight_quant.pow2 = 0;
+    cfg->lq = qsnn_lq_opts_default();
     cfg->weight_layer_bits.n = cfg->state_layer_bits.n = 0;
     cfg->input_bits = 0;
     cfg->current_bits = 0;
@@ -321,15 +322,17 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
         L->wq_cfg = cfg->weight_quant;
         L->wq_cfg.bits = qsnn_net_cfg_weight_bits(cfg, l);
         L->wq_cfg.pow2 |= cfg->integer;
+        L->wq_cfg.lq = cfg->lq;
         L->sq_cfg = cfg->state_quant;
         L->sq_cfg.bits = qsnn_net_cfg_state_bits(cfg, l);
+        L->sq_cfg.lq = cfg->lq;
         if (L->wq_cfg.bits) {
             L->wq = qsnn_weight_quant_find(cfg->weight_quant.method);
             L->Wq = qsnn_calloc(ctx, nw, sizeof(float));
             L->w_scales = qsnn_calloc(ctx, L->w_rows, sizeof(float));
             if (!L->Wq || !L->w_scales) goto oom;
             if (L->wq->n_learned) {
-                const size_t nl = (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
+                const size_t nl = qsnn_wq_learned_total(L->wq, &L->wq_cfg, qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows));
                 L->wq_learned = qsnn_calloc(ctx, nl, sizeof(float));
                 L->g_wq_learned = qsnn_calloc(ctx, nl, sizeof(float));
                 if (!L->wq_learned || !L->g_wq_learned) goto oom;
@@ -505,9 +508,13 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         if (!isfinite(L->beta)) return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.beta is %g", l, L->beta);
         if (L->wq_learned) {
             const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
-            if ((bad = first_nonfinite(L->wq_learned, (size_t)L->wq->n_learned * ns)) >= 0)
-                return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.weight_%s[%lld] is %g", l,
-                                 L->wq->learned_names[bad / ns], (long long)(bad % ns), L->wq_learned[bad]);
+            if ((bad = first_nonfinite(L->wq_learned, qsnn_wq_learned_total(L->wq, &L->wq_cfg, ns))) >= 0) {
+                int k = 0;
+                while (k + 1 < L->wq->n_learned && (size_t)bad >= qsnn_wq_learned_offset(L->wq, &L->wq_cfg, ns, k + 1)) k++;
+                const int64_t at = bad - (int64_t)qsnn_wq_learned_offset(L->wq, &L->wq_cfg, ns, k);
+                return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.weight_%s[%lld] is %g", l, L->wq->learned_names[k],
+                                 (long long)at, L->wq_learned[bad]);
+            }
         }
         if (!isfinite(L->theta) || !(L->theta > 0.0f))
             return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.theta is %g (must be finite and > 0)", l, L->theta);
@@ -529,6 +536,11 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
         L->np.beta = L->beta;
         L->np.theta = L->theta;
         L->np.alpha = L->alpha;
+        /* training passes see their epoch and a seed per (optimizer step, layer); zero otherwise */
+        const qsnn_lq_pass pass = {.training = net->training, .epoch = net->epoch,
+                                   .seed = net->training ? net->quant_seed ^ (0x632BE59BD9B4E019ull * (uint64_t)(l + 1)) : 0};
+        L->wq_cfg.pass = pass;
+        L->sq_cfg.pass = pass;
         if (L->wq) L->wq->forward(&L->wq_cfg, L->W, L->w_rows, cols, L->Wq, L->w_scales);
         if (L->Vq != L->V) { /* min-max per output neuron: V's rows (one-to-one: one scale) */
             qsnn_weight_quant_cfg vc = L->wq_cfg;
@@ -599,11 +611,14 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
             p->data = &L->state_scale, p->grad = &L->g_state_scale, p->n = 1, p->learnable = 1;
         }
         if (L->wq_learned) {
-            const size_t ns = (size_t)qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
+            const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
             for (int k = 0; k < L->wq->n_learned; k++) {
+                const size_t off = qsnn_wq_learned_offset(L->wq, &L->wq_cfg, ns, k);
                 p = &list[n++];
                 snprintf(p->name, sizeof p->name, "layer%d.weight_%s", l, L->wq->learned_names[k]);
-                p->data = L->wq_learned + k * ns, p->grad = L->g_wq_learned + k * ns, p->n = ns, p->learnable = 1;
+                p->data = L->wq_learned + off, p->grad = L->g_wq_learned + off;
+                p->n = (size_t)ns * qsnn_wq_group_size(L->wq, &L->wq_cfg, k);
+                p->learnable = !(L->wq->frozen >> k & 1u);
             }
         }
     }
@@ -621,6 +636,7 @@ void qsnn_net_zero_grad(qsnn_net *net) {
         if (L->gV) memset(L->gV, 0, qsnn_layer_nv(L) * sizeof(float));
         if (L->g_wq_learned)
             memset(L->g_wq_learned, 0,
-                   (size_t)L->wq->n_learned * qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows) * sizeof(float));
+                   qsnn_wq_learned_total(L->wq, &L->wq_cfg, qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows)) *
+                       sizeof(float));
     }
 }

@@ -60,6 +60,7 @@ typedef struct qsnn_net_cfg {
      * 8-bit inputs, so that every float operation of the forward pass is exact and the integer engine
      * (sim/int_engine.h) reproduces it spike for spike. */
     int integer;
+    qsnn_lq_opts lq; /* learned quantizers' options (quant.qn.*, quant.cpq.*), weights and states */
 } qsnn_net_cfg;
 
 typedef struct qsnn_layer {
@@ -124,6 +125,10 @@ typedef struct qsnn_net {
     qsnn_net_cfg cfg;
     int n_layers;
     qsnn_layer layer[QSNN_MAX_LAYERS];
+    /* The pass qsnn_net_prepare prepares for (qsnn_lq_pass): the trainer sets these around each training
+     * step and clears them after, so every other forward pass sees the hard quantizers. */
+    int training, epoch;
+    uint64_t quant_seed;
 } qsnn_net;
 
 /* A learnable tensor as the optimizer and checkpoints see it. */

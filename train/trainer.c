@@ -103,7 +103,14 @@ static const float *output_U(qsnn_trainer *tr) { return tr->ws->buf[tr->net->n_l
 
 qsnn_status qsnn_trainer_step(qsnn_trainer *tr, const float *x, int x_static, const int *y, int B, float lr,
                               double *loss, int *pred) {
+    /* learned quantizers' training form (QN soft, CPQ DropBits) with a seed per optimizer step */
+    uint32_t qw[4];
+    qsnn_philox(tr->seed, QSNN_STREAM_QUANT, (uint64_t)qsnn_optim_steps(tr->opt), qw);
+    tr->net->training = 1;
+    tr->net->quant_seed = ((uint64_t)qw[0] << 32 | qw[1]) | 1u;
     qsnn_status st = qsnn_net_prepare(tr->net);
+    tr->net->training = 0;
+    tr->net->quant_seed = 0;
     if (st) return st;
     /* dropout masks keyed by (seed, optimizer step): the same run whatever the thread count, and a
      * resumed run continues the sequence; evaluation (seed 0) runs without dropout */
@@ -156,6 +163,7 @@ qsnn_status qsnn_train_epoch(qsnn_trainer *tr, int epoch, qsnn_progress_fn progr
                          B, (long long)ds->n);
     const long total_steps = nb * tr->tcfg.epochs;
     qsnn_shuffle(tr->seed, (uint64_t)epoch, ds->n, tr->perm);
+    tr->net->epoch = epoch; /* annealing schedules (QN's temperature) */
     qsnn_metrics sum;
     memset(&sum, 0, sizeof sum);
     const double t0 = qsnn_now();
