@@ -9,6 +9,8 @@ static const qsnn_weight_quant_ops *const registry[] = {
     &qsnn_wq_lsq,
     &qsnn_wq_lsq_affine,
     &qsnn_wq_qil,
+    &qsnn_wq_qn,
+    &qsnn_wq_cpq,
 };
 
 const qsnn_weight_quant_ops *qsnn_weight_quant_find(const char *name) {
@@ -23,7 +25,7 @@ const qsnn_weight_quant_ops *qsnn_weight_quant_at(int i) {
     return i >= 0 && i < qsnn_weight_quant_count() ? registry[i] : NULL;
 }
 
-const char *qsnn_weight_quant_names(void) { return "uniform_symmetric, uniform_affine, lsq, lsq_affine, qil"; }
+const char *qsnn_weight_quant_names(void) { return "uniform_symmetric, uniform_affine, lsq, lsq_affine, qil, qn, cpq"; }
 
 int qsnn_wq_group_size(const qsnn_weight_quant_ops *ops, const qsnn_weight_quant_cfg *cfg, int k) {
     return ops->group_size ? ops->group_size(cfg, k) : 1;
@@ -64,6 +66,9 @@ qsnn_status qsnn_weight_quant_check(qsnn_ctx *ctx, const qsnn_weight_quant_cfg *
     if (cfg->pow2 && ops->no_pow2)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.pow2: the %s quantizer learns its scale; power-of-two "
                                                "scales (and quant.integer) need another method", ops->name);
+    if (ops->max_bits && cfg->bits > ops->max_bits)
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.bits = %d: the %s quantizer takes at most %d bits",
+                         cfg->bits, ops->name, ops->max_bits);
     if (cfg->bits < ops->min_bits)
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.weight.bits = %d: the %s quantizer needs at least %d bits",
                          cfg->bits, ops->name, ops->min_bits);

@@ -50,6 +50,7 @@ typedef struct qsnn_weight_quant_ops {
     /* Data-driven initial values of the learned parameters from W. */
     void (*init)(const qsnn_weight_quant_cfg *cfg, const float *W, int out, int in, float *learned);
     int min_bits;                     /* smallest bit width it supports (0: 1) */
+    int max_bits;                     /* largest (0: 16); QN keeps 2^b - 2 breakpoints per scale */
     int no_pow2;                      /* power-of-two scales are not available (the scale is learned) */
     /* Values per scale group of learned group k (NULL: 1 each), e.g. QN's breakpoints, CPQ's gates. */
     int (*group_size)(const qsnn_weight_quant_cfg *cfg, int k);
@@ -86,6 +87,12 @@ extern const qsnn_weight_quant_ops qsnn_wq_lsq;
 extern const qsnn_weight_quant_ops qsnn_wq_lsq_affine;
 /* QIL (Jung et al. 2019): learned interval centre, half-width and exponent (quant/wq_qil.c). */
 extern const qsnn_weight_quant_ops qsnn_wq_qil;
+/* Quantization Networks (Yang et al. 2019): a soft staircase in training passes, learned output and input
+ * scales, k-means breakpoints fixed at init (quant/wq_qn.c). */
+extern const qsnn_weight_quant_ops qsnn_wq_qn;
+/* CPQ (Lee et al. 2021): learned step and noise, DropBits in training, optional learned bit width per
+ * scale group (gates; effective_bits) (quant/wq_cpq.c). */
+extern const qsnn_weight_quant_ops qsnn_wq_cpq;
 
 /* Round to a power of two: up (keeps a range) or to the nearest in log2. */
 float qsnn_pow2_up(float s);
