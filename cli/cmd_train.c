@@ -15,7 +15,8 @@
 
 static void help(void) {
     printf("usage: qsnn train [options]\n"
-           "       qsnn train --resume CKPT [options]\n\n"
+           "       qsnn train --resume CKPT [options]\n"
+           "       qsnn train --init CKPT [options]\n\n"
            "Trains a spiking network; with no options, the built-in default: 784-1000-10 LIF\n"
            "(beta 0.95, threshold 1, arctan surrogate), T = 25, batch 128, Adam lr 5e-4, direct\n"
            "encoding, cross-entropy on output spike counts, on Fashion-MNIST, 3 epochs.\n\n"
@@ -36,6 +37,14 @@ static void help(void) {
            "                    saved one, with the same learning-rate schedule and shuffling as a\n"
            "                    run that was never interrupted. --out defaults to the stored run.out\n"
            "                    (the folder CKPT was written to).\n"
+           "  --init CKPT       start a new run (step 0, fresh optimizer, the configuration from --config,\n"
+           "                    --set and the defaults) from the parameters of CKPT: every parameter whose\n"
+           "                    name and shape match is copied; the weight quantizer's learned parameters\n"
+           "                    that were not (another quantizer, float -> quantized) are initialised from\n"
+           "                    the copied weights. Progressive training: 8 -> 4 -> 3 -> 2 bits, each from\n"
+           "                    the previous checkpoint (bench/qil_progressive.sh). The weight, bias and\n"
+           "                    recurrent tensors must have the same shapes (the same architecture); not\n"
+           "                    with --resume\n"
            "  --stop-after N    train at most N epochs in this invocation, then save and stop (to split\n"
            "                    a long run into jobs; continue it with --resume DIR/model.h5)\n"
            "  --record FILE     after every epoch, record the spikes and membranes of the same first test\n"
@@ -87,7 +96,7 @@ static int resume_changes_frozen_key(const char *ckpt, const qsnn_config *saved,
     for (int i = 0; i < qsnn_config_n_keys; i++) {
         const qsnn_config_key *k = &qsnn_config_keys[i];
         if (!frozen_on_resume(k->path)) continue;
-        char a[256], b[256];
+        char a[1024], b[1024]; /* room for a full per-layer name list */
         qsnn_config_key_format(k, saved, 1, a, sizeof a);
         qsnn_config_key_format(k, now, 1, b, sizeof b);
         if (strcmp(a, b) != 0) {
@@ -195,6 +204,18 @@ static void print_epoch(int e, int epochs, const qsnn_metrics *tr, const qsnn_me
     fflush(stdout);
 }
 
+/* Learned weight bit widths (CPQ with quant.cpq.learn_bits), one mean per layer. */
+static void print_learned_bits(const qsnn_net *net) {
+    int any = 0;
+    for (int l = 0; l < net->n_layers; l++)
+        any |= net->layer[l].wq && net->layer[l].wq->effective_bits && net->cfg.lq.cpq_learn_bits;
+    if (!any) return;
+    printf("  learned weight bits");
+    for (int l = 0; l < net->n_layers; l++) printf(" %.2f", qsnn_layer_weight_bits(&net->layer[l]));
+    printf("\n");
+    fflush(stdout);
+}
+
 /* Whether any layer quantizes its weights (what = 0) or states (what = 1). */
 static int any_bits(const qsnn_net *net, int what) {
     for (int l = 0; l < net->n_layers; l++)
@@ -220,27 +241,109 @@ static void print_quantizers(const qsnn_net *net) {
     char bits[64];
     if (any_bits(net, 0)) {
         bits_text(net, 0, bits, sizeof bits);
-        printf("  weight quantizer: %s, %s bits, %s%s\n", m->weight_quant.method, bits,
+        char methods[8 * QSNN_MAX_LAYERS * 34] = "";
+        int same = 1;
+        for (int l = 1; l < net->n_layers; l++) same &= !strcmp(net->layer[l].wq_cfg.method, net->layer[0].wq_cfg.method);
+        for (int l = 0, len = 0; l < (same ? 1 : net->n_layers) && len < (int)sizeof methods; l++)
+            len += snprintf(methods + len, sizeof methods - (size_t)len, "%s%s%s", l ? ", " : (same ? "" : "["),
+                            net->layer[l].wq_cfg.method, !same && l == net->n_layers - 1 ? "]" : "");
+        printf("  weight quantizer: %s, %s bits, %s%s\n", methods, bits,
                m->weight_quant.granularity == QSNN_WQ_PER_CHANNEL ? "per channel" : "per tensor",
                net->layer[0].wq_cfg.pow2 ? ", power-of-two scales" : "");
     }
     if (any_bits(net, 1)) {
         bits_text(net, 1, bits, sizeof bits);
-        if (m->state_quant.grid == QSNN_GRID_FIXED_POINT)
+        int same = 1;
+        for (int l = 1; l < net->n_layers; l++) same &= net->layer[l].sq_cfg.grid == net->layer[0].sq_cfg.grid;
+        if (!same) {
+            printf("  state quantizer: grids");
+            for (int l = 0; l < net->n_layers; l++) printf("%s%s", l ? ", " : " [", qsnn_grid_name(net->layer[l].sq_cfg.grid));
+            printf("], %s bits\n", bits);
+        } else if (net->layer[0].sq_cfg.grid == QSNN_GRID_FIXED_POINT)
             printf("  state quantizer: fixed_point grid, %s bits, signed integer codes x 2^e, top >= %g x threshold\n",
                    bits, 1.0 + m->state_quant.upper_limit);
         else
             printf("  state quantizer: %s grid, %s bits, range [%g, %g] x threshold\n",
-                   qsnn_grid_name(m->state_quant.grid), bits, -(1.0 + m->state_quant.lower_limit),
+                   qsnn_grid_name(net->layer[0].sq_cfg.grid), bits, -(1.0 + m->state_quant.lower_limit),
                    1.0 + m->state_quant.upper_limit);
     }
     if (qsnn_net_input_bits(m)) printf("  inputs on the grid k/2^%d\n", qsnn_net_input_bits(m));
     if (m->integer) printf("  integer-exact: `qsnn eval MODEL --integer` reproduces it spike for spike\n");
 }
 
+/* Appends ", name" (or "name") to a list of at most n bytes, "..." once it is full. */
+static void list_add(char *buf, size_t n, const char *name) {
+    const size_t len = strlen(buf);
+    if (len + strlen(name) + 6 < n) snprintf(buf + len, n - len, "%s%s", len ? ", " : "", name);
+    else if (len + 4 < n && (len < 3 || strcmp(buf + len - 3, "..."))) snprintf(buf + len, n - len, "...");
+}
+
+/* --init: the parameters of ckpt that fit into net (built from this run's configuration and initialised);
+ * the weight quantizer's learned groups and the lsq state step that were not copied are set from the copied
+ * weights and thresholds, as a fresh network sets them from its own. Writes the report line into msg. */
+static qsnn_status init_from(qsnn_ctx *ctx, const char *ckpt, qsnn_net *net, char *msg, size_t msg_n) {
+    int copied[QSNN_MAX_PARAMS];
+    qsnn_status st = qsnn_checkpoint_load_matching(ctx, ckpt, net, copied);
+    if (st) {
+        char m[1024];
+        snprintf(m, sizeof m, "%s", qsnn_last_error(ctx));
+        return qsnn_fail(ctx, st, "--init %s", m);
+    }
+    qsnn_param list[QSNN_MAX_PARAMS];
+    const int np = qsnn_net_params(net, list);
+    int n_copied = 0, n_reinit = 0, n_kept = 0;
+    int reinit[QSNN_MAX_PARAMS] = {0};
+    char reinit_names[512] = "", kept_names[512] = "";
+    for (int i = 0; i < np; i++) n_copied += copied[i];
+    for (int l = 0; l < net->n_layers; l++) {
+        qsnn_layer *L = &net->layer[l];
+        char name[48];
+        if (L->wq_learned) {
+            const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
+            int missing = 0;
+            for (int k = 0; k < L->wq->n_learned; k++) {
+                snprintf(name, sizeof name, "layer%d.weight_%s", l, L->wq->learned_names[k]);
+                for (int i = 0; i < np; i++)
+                    if (!strcmp(list[i].name, name) && !copied[i]) missing |= 1 << k, reinit[i] = 1;
+            }
+            if (missing) { /* ops->init writes every group: keep the copied ones */
+                const size_t total = qsnn_wq_learned_total(L->wq, &L->wq_cfg, ns);
+                float *tmp = qsnn_calloc(ctx, total, sizeof(float));
+                if (!tmp) return QSNN_ERR_NOMEM;
+                L->wq->init(&L->wq_cfg, L->W, L->w_rows, (int)(L->nw / L->w_rows), tmp);
+                for (int k = 0; k < L->wq->n_learned; k++) {
+                    if (!(missing >> k & 1)) continue;
+                    const size_t off = qsnn_wq_learned_offset(L->wq, &L->wq_cfg, ns, k);
+                    const size_t len = (size_t)ns * (size_t)qsnn_wq_group_size(L->wq, &L->wq_cfg, k);
+                    memcpy(L->wq_learned + off, tmp + off, len * sizeof(float));
+                }
+                qsnn_free(ctx, tmp);
+            }
+        }
+        if (qsnn_layer_lsq_state(L)) {
+            snprintf(name, sizeof name, "layer%d.state_scale", l);
+            for (int i = 0; i < np; i++)
+                if (!strcmp(list[i].name, name) && !copied[i]) {
+                    L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta); /* the loaded θ */
+                    reinit[i] = 1;
+                }
+        }
+    }
+    for (int i = 0; i < np; i++) {
+        if (reinit[i]) n_reinit++, list_add(reinit_names, sizeof reinit_names, list[i].name);
+        else if (!copied[i]) n_kept++, list_add(kept_names, sizeof kept_names, list[i].name);
+    }
+    if ((st = qsnn_net_prepare(net))) return st;
+    int len = snprintf(msg, msg_n, "init from %s: %d tensors copied, %d re-initialised%s%s%s", ckpt, n_copied, n_reinit,
+                       n_reinit ? " (" : "", reinit_names, n_reinit ? ")" : "");
+    if (n_kept && len > 0 && (size_t)len < msg_n) /* e.g. per-neuron thresholds from a per-layer run */
+        snprintf(msg + len, msg_n - (size_t)len, "; %d left as initialised (%s)", n_kept, kept_names);
+    return QSNN_OK;
+}
+
 int qsnn_cmd_train(int argc, char **argv) {
     qsnn_common_opts o = {.epochs = -1, .threads = -1, .seed = -1};
-    const char *resume = NULL;
+    const char *resume = NULL, *init = NULL;
     long long stop_after = -1;
     qsnn_record_opts ro;
     qsnn_record_opts_init(&ro);
@@ -254,11 +357,12 @@ int qsnn_cmd_train(int argc, char **argv) {
             qsnn_config_print_keys(stdout);
             return 0;
         }
-        if (!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--stop-after")) {
+        if (!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--init") || !strcmp(argv[i], "--stop-after")) {
             if (i + 1 >= argc) return qsnn_cli_error("train", "option %s needs a value", argv[i]), 2;
-            if (!strcmp(argv[i], "--resume")) {
-                if (!*argv[i + 1]) return qsnn_cli_error("train", "--resume needs a checkpoint file"), 2;
-                resume = argv[++i];
+            if (!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--init")) {
+                if (!*argv[i + 1]) return qsnn_cli_error("train", "%s needs a checkpoint file", argv[i]), 2;
+                if (argv[i][2] == 'r') resume = argv[++i];
+                else init = argv[++i];
             } else if (qsnn_cli_parse_int(argv[i + 1], 1, 100000, &stop_after)) {
                 return qsnn_cli_error("train", "--stop-after %s: expected an integer in 1..100000", argv[i + 1]), 2;
             } else {
@@ -276,6 +380,11 @@ int qsnn_cmd_train(int argc, char **argv) {
             return 2;
         }
     }
+    if (resume && init)
+        return qsnn_cli_error("train", "--init cannot be combined with --resume: --resume continues the run in %s, "
+                                       "--init starts a new one from the parameters of %s",
+                              resume, init),
+               2;
     if (resume && o.config_file)
         return qsnn_cli_error("train", "--config cannot be combined with --resume: the configuration comes from %s "
                                        "(change keys with --set)",
@@ -294,7 +403,7 @@ int qsnn_cmd_train(int argc, char **argv) {
     qsnn_net *net = NULL;
     qsnn_trainer *tr = NULL;
     char *yaml = NULL, *cmdline = NULL;
-    char path[QSNN_PATH_MAX + 16], err[QSNN_PATH_MAX + 128];
+    char path[QSNN_PATH_MAX + 16], err[QSNN_PATH_MAX + 128], init_msg[QSNN_PATH_MAX + 1200] = "";
     qsnn_ckpt_slot slots[QSNN_OPTIM_MAX_STATE];
     qsnn_ckpt_optim ostate;
     qsnn_ckpt_history hist, stored;
@@ -335,6 +444,7 @@ int qsnn_cmd_train(int argc, char **argv) {
         if (qsnn_checkpoint_load_params(ctx, resume, net)) goto fail;
     } else {
         qsnn_net_init(net, (uint64_t)cfg.run.seed);
+        if (init && init_from(ctx, init, net, init_msg, sizeof init_msg)) goto fail;
     }
     if (qsnn_trainer_create(ctx, net, &cfg.train, &cfg.data, train, (uint64_t)cfg.run.seed, &tr)) goto fail;
     qsnn_optim *opt = qsnn_trainer_optim(tr);
@@ -362,6 +472,7 @@ int qsnn_cmd_train(int argc, char **argv) {
            qsnn_ctx_threads(ctx), any_bits(net, 0) ? "quantized" : "float",
            any_bits(net, 1) ? "quantized" : "float", (long long)train->n, (long long)test->n);
     print_quantizers(net);
+    if (init_msg[0]) printf("%s\n", init_msg);
     if (resume)
         printf("resuming %s: %d of %d epochs done, %ld optimizer steps\n", resume, first, cfg.train.epochs,
                qsnn_optim_steps(opt));
@@ -385,6 +496,7 @@ int qsnn_cmd_train(int argc, char **argv) {
         }
         qsnn_progress_clear(&bar);
         print_epoch(e + 1, cfg.train.epochs, &mtr, &mte, net->n_layers);
+        print_learned_bits(net);
         /* After every epoch, so that an interrupted run loses at most the epoch in progress. */
         qsnn_ckpt_meta meta = {e + 1, mte.accuracy, mtr.loss, cfg.run.seed, cmdline};
         ckpt_optim_of(opt, slots, &ostate);

@@ -220,6 +220,7 @@ static qsnn_status schema_build(qsnn_ctx *ctx, schema **out) {
             case QSNN_KEY_HIDDEN:
             case QSNN_KEY_LAYER_INTS:
             case QSNN_KEY_LAYERS:
+            case QSNN_KEY_LAYER_NAMES:
                 /* No maximum here: the count is checked with the entries, for one kind of message. */
                 v->type = CYAML_SEQUENCE;
                 v->data_size = sizeof(char *);
@@ -486,6 +487,10 @@ static qsnn_status cy_fail(qsnn_ctx *ctx, cyaml_err_t err, const cy_log *L, cons
         if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS)
             return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s: expected a list of integers such as %s, got %s", at,
                              e.path, k->type == QSNN_KEY_HIDDEN ? "[1000]" : "[8, 4]", got_w);
+        if (k->type == QSNN_KEY_LAYER_NAMES)
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s: expected a list of names, one per layer, such as %s, got %s",
+                             at, e.path, strstr(e.path, "grid") ? "[uniform, threshold_centered]" : "[qil, lsq]",
+                             got_w);
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s: expected a single %s value, got %s", at, e.path,
                          qsnn_config_key_type_name(k), got_w);
     }
@@ -536,7 +541,8 @@ static qsnn_status apply_map(apply_state *a, const schema *s, int m, const unsig
         }
         case QSNN_KEY_HIDDEN:
         case QSNN_KEY_LAYER_INTS:
-        case QSNN_KEY_LAYERS: {
+        case QSNN_KEY_LAYERS:
+        case QSNN_KEY_LAYER_NAMES: {
             unsigned count;
             memcpy(&count, data + c * SLOT + sizeof(void *), sizeof count);
             rc = qsnn_config_key_parse_list(k, a->cfg, (const char *const *)ptr, (int)count, err, sizeof err);
@@ -550,8 +556,9 @@ static qsnn_status apply_map(apply_state *a, const schema *s, int m, const unsig
         if (rc) {
             char at[64 + QSNN_PATH_MAX];
             where(at, sizeof at, a->what, yaml_key_line(a->text, a->len, k->path, 1));
-            if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS || k->type == QSNN_KEY_LAYERS)
-                return qsnn_fail(a->ctx, QSNN_ERR_CONFIG, "%s%s: %s", at, k->path, err);
+            if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS || k->type == QSNN_KEY_LAYERS ||
+                k->type == QSNN_KEY_LAYER_NAMES) /* "key[1] = 'x': ..." for an entry of a name list */
+                return qsnn_fail(a->ctx, QSNN_ERR_CONFIG, "%s%s%s%s", at, k->path, err[0] == '[' ? "" : ": ", err);
             const int quote = !shown[0] || strchr(shown, ' ');
             return qsnn_fail(a->ctx, QSNN_ERR_CONFIG, "%s%s = %s%.200s%s: %s", at, k->path, quote ? "'" : "", shown,
                              quote ? "'" : "", err);
@@ -682,8 +689,11 @@ qsnn_status qsnn_config_set(qsnn_ctx *ctx, qsnn_config *cfg, const char *assignm
                          assignment, key);
     }
     char err[512];
-    if (qsnn_config_key_parse(k, cfg, eq + 1, err, sizeof err))
+    if (qsnn_config_key_parse(k, cfg, eq + 1, err, sizeof err)) {
+        if (k->type == QSNN_KEY_LAYER_NAMES && err[0] == '[') /* name the key and the entry */
+            return qsnn_fail(ctx, QSNN_ERR_CONFIG, "--set %.300s: %s%s", assignment, k->path, err);
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "--set %.300s: %s", assignment, err);
+    }
     return QSNN_OK;
 }
 
@@ -700,8 +710,9 @@ qsnn_status qsnn_config_check(qsnn_ctx *ctx, const qsnn_config *cfg) {
         const qsnn_config_key *k = &qsnn_config_keys[i];
         char err[512], val[256];
         if (qsnn_config_key_check(k, c, err, sizeof err) == 0) continue;
-        if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS || k->type == QSNN_KEY_LAYERS) {
-            st = qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s: %s", k->path, err);
+        if (k->type == QSNN_KEY_HIDDEN || k->type == QSNN_KEY_LAYER_INTS || k->type == QSNN_KEY_LAYERS ||
+            k->type == QSNN_KEY_LAYER_NAMES) {
+            st = qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s%s%s", k->path, err[0] == '[' ? "" : ": ", err);
         } else {
             if (k->type == QSNN_KEY_STRING || k->type == QSNN_KEY_ENUM_STR) {
                 const char *p = (const char *)c + k->offset;
@@ -808,7 +819,8 @@ void qsnn_config_print_keys(FILE *f) {
         qsnn_config_key_range_text(k, range, sizeof range);
         char count[32] = "";
         if (k->type == QSNN_KEY_HIDDEN) snprintf(count, sizeof count, "1..%d entries, each ", QSNN_MAX_LAYERS - 1);
-        if (k->type == QSNN_KEY_LAYER_INTS) snprintf(count, sizeof count, "one per layer, each ");
+        if (k->type == QSNN_KEY_LAYER_INTS || k->type == QSNN_KEY_LAYER_NAMES)
+            snprintf(count, sizeof count, "one per layer, each ");
         fprintf(f, "  %-*s  %-*s  %-*s  %s%s%s%s%s\n", wk, k->path, wt, qsnn_config_key_type_name(k), wd, val, k->desc,
                 range[0] ? " (" : "", count, range, range[0] ? ")" : "");
     }

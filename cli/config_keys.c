@@ -38,6 +38,16 @@ static const char *const recurrent_names[] = {"none", "full", "one_to_one", NULL
 static int neuron_known(const char *name) { return qsnn_neuron_find(name) != NULL; }
 static int neuron_or_empty_known(const char *name) { return !name[0] || qsnn_neuron_find(name) != NULL; }
 static int weight_method_known(const char *name) { return qsnn_weight_quant_find(name) != NULL; }
+static int grid_known(const char *name) { return qsnn_grid_find(name) >= 0; }
+/* From the grid registry by name (not grid_names above), so grids added there are accepted per layer. */
+static const char *grid_known_names(void) {
+    static char buf[512];
+    size_t len = 0;
+    buf[0] = 0;
+    for (int g = 0; g < QSNN_GRID_COUNT && len < sizeof buf; g++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", g ? ", " : "", qsnn_grid_name((qsnn_grid)g));
+    return buf;
+}
 
 #define AT(member) offsetof(qsnn_config, member), sizeof(((qsnn_config *)0)->member)
 /* Ranges: min, max, flags. */
@@ -51,6 +61,8 @@ static int weight_method_known(const char *name) { return qsnn_weight_quant_find
 #define ENUMK(path, type, member, names, desc) {path, type, AT(member), names, ANY, NULL, NULL, desc}
 #define STRK(path, member, known, known_names, desc) \
     {path, QSNN_KEY_STRING, AT(member), NULL, ANY, known, known_names, desc}
+#define NAMESK(path, member, known, known_names, desc) \
+    {path, QSNN_KEY_LAYER_NAMES, AT(member), NULL, ANY, known, known_names, desc}
 
 const qsnn_config_key qsnn_config_keys[] = {
     KEY("model.inputs", QSNN_KEY_INT, model.n_inputs, GE(1), "input features (784 for 28x28 images)"),
@@ -112,6 +124,9 @@ const qsnn_config_key qsnn_config_keys[] = {
         "zero the gradient outside [U_min, U_max]"),
     KEY("quant.state.layer_bits", QSNN_KEY_LAYER_INTS, model.state_layer_bits, OFF_OR_IN(1, QSNN_STATE_MAX_BITS),
         "state bits per layer, e.g. [8, 4] (overrides quant.state.bits; 0 = float); [] = all layers alike"),
+    NAMESK("quant.state.layer_grid", model.state_layer_grid, grid_known, grid_known_names,
+           "state grid per layer, e.g. [uniform, threshold_centered] (overrides quant.state.grid); [] = all layers "
+           "alike"),
     KEY("quant.weight.bits", QSNN_KEY_INT, model.weight_quant.bits, OFF_OR_IN(1, 16),
         "weight quantization bits; 0 = off; 1 = binary (±mean|w|)"),
     KEY("quant.weight.layer_bits", QSNN_KEY_LAYER_INTS, model.weight_layer_bits, OFF_OR_IN(1, 16),
@@ -122,6 +137,8 @@ const qsnn_config_key qsnn_config_keys[] = {
           "one weight scale per tensor or per output neuron"),
     STRK("quant.weight.method", model.weight_quant.method, weight_method_known, qsnn_weight_quant_names,
          "weight quantizer (registry name)"),
+    NAMESK("quant.weight.layer_method", model.weight_layer_method, weight_method_known, qsnn_weight_quant_names,
+           "weight quantizer per layer, e.g. [qil, lsq] (overrides quant.weight.method); [] = all layers alike"),
     KEY("quant.qn.t_base", QSNN_KEY_FLOAT, model.lq.qn_t_base, GT(0),
         "Quantization Networks (method/grid qn): temperature T = (epoch + 1) x t_base during training"),
     KEY("quant.qn.t_max", QSNN_KEY_FLOAT, model.lq.qn_t_max, GT(0), "... capped at t_max"),
@@ -287,6 +304,7 @@ const char *qsnn_config_key_type_name(const qsnn_config_key *k) {
     case QSNN_KEY_ENUM: case QSNN_KEY_ENUM_STR: return "enum";
     case QSNN_KEY_HIDDEN: case QSNN_KEY_LAYER_INTS: return "int list";
     case QSNN_KEY_LAYERS: return "layer list";
+    case QSNN_KEY_LAYER_NAMES: return "name list";
     }
     return "?";
 }
@@ -330,6 +348,7 @@ void qsnn_config_key_range_text(const qsnn_config_key *k, char *buf, size_t n) {
     }
     case QSNN_KEY_BOOL: snprintf(buf, n, "true or false"); break;
     case QSNN_KEY_STRING:
+    case QSNN_KEY_LAYER_NAMES:
         if (k->known_names) snprintf(buf, n, "one of %s", k->known_names());
         break;
     default: number_range_text(k, buf, n); break;
@@ -375,6 +394,33 @@ static int check_layer_ints_count(int count, char *err, size_t n) {
 }
 
 static int check_list_count(const qsnn_config_key *k, int count, char *err, size_t n);
+
+/* Entry i of a LAYER_NAMES list: "[i] = 'x': ..." (the caller puts the key's path in front). */
+static int check_layer_name(const qsnn_config_key *k, const char *s, int i, char *err, size_t n) {
+    const size_t max = sizeof(((qsnn_layer_names *)0)->v[0]) - 1;
+    if (strlen(s) > max) {
+        set_err(err, n, "[%d] = '%.100s': longer than %zu characters", i, s, max);
+        return -1;
+    }
+    if (k->known && !k->known(s)) {
+        set_err(err, n, "[%d] = '%.100s': unknown (known: %s)", i, s, k->known_names ? k->known_names() : "?");
+        return -1;
+    }
+    return 0;
+}
+
+/* LAYER_NAMES from its entries; cfg is written only when every entry is valid. */
+static int set_layer_names(const qsnn_config_key *k, qsnn_config *cfg, const char *const *items, int n_items,
+                           char *err, size_t n) {
+    if (check_layer_ints_count(n_items, err, n)) return -1;
+    for (int i = 0; i < n_items; i++)
+        if (check_layer_name(k, items[i], i, err, n)) return -1;
+    qsnn_layer_names *ln = field(k, cfg);
+    memset(ln, 0, sizeof *ln);
+    ln->n = n_items;
+    for (int i = 0; i < n_items; i++) memcpy(ln->v[i], items[i], strlen(items[i]));
+    return 0;
+}
 
 static int check_hidden_count(int count, char *err, size_t n) {
     if (count < 1 || count > QSNN_MAX_LAYERS - 1) {
@@ -439,6 +485,18 @@ int qsnn_config_key_check(const qsnn_config_key *k, const qsnn_config *cfg, char
                 set_err(err, n, "entry %d = %d: %s", i + 1, li->v[i], r);
                 return -1;
             }
+        }
+        return 0;
+    }
+    case QSNN_KEY_LAYER_NAMES: {
+        const qsnn_layer_names *ln = p;
+        if (check_layer_ints_count(ln->n, err, n)) return -1;
+        for (int i = 0; i < ln->n; i++) {
+            if (!memchr(ln->v[i], 0, sizeof ln->v[i])) {
+                set_err(err, n, "[%d]: not NUL-terminated", i);
+                return -1;
+            }
+            if (check_layer_name(k, ln->v[i], i, err, n)) return -1;
         }
         return 0;
     }
@@ -594,6 +652,7 @@ static int parse_hidden_item(const qsnn_config_key *k, const char *item, int idx
 int qsnn_config_key_parse_list(const qsnn_config_key *k, qsnn_config *cfg, const char *const *items, int n_items,
                                char *err, size_t n) {
     if (k->type == QSNN_KEY_LAYERS) return set_layers(cfg, items, n_items, err, n);
+    if (k->type == QSNN_KEY_LAYER_NAMES) return set_layer_names(k, cfg, items, n_items, err, n);
     if (k->type != QSNN_KEY_HIDDEN && k->type != QSNN_KEY_LAYER_INTS) {
         set_err(err, n, "not a list");
         return -1;
@@ -734,6 +793,12 @@ int qsnn_config_key_parse(const qsnn_config_key *k, qsnn_config *cfg, const char
         if (count < 0) return -1;
         return set_layers(cfg, (const char *const *)items, count, err, n);
     }
+    case QSNN_KEY_LAYER_NAMES: { /* "[qil, lsq]", "qil,lsq", "qil" or "[]"; more entries than layers: counted */
+        char buf[2048], *items[64];
+        const int count = split_layers_text(text, buf, sizeof buf, items, 64, err, n);
+        if (count < 0) return -1;
+        return set_layer_names(k, cfg, (const char *const *)items, count, err, n);
+    }
     }
     return -1;
 }
@@ -816,6 +881,22 @@ void qsnn_config_key_format(const qsnn_config_key *k, const qsnn_config *cfg, in
         size_t len = (size_t)snprintf(buf, n, "[");
         for (int i = 0; i < li->n && i < QSNN_MAX_LAYERS && len < n; i++)
             len += (size_t)snprintf(buf + len, n - len, "%s%d", i ? ", " : "", li->v[i]);
+        if (len < n) snprintf(buf + len, n - len, "]");
+        break;
+    }
+    case QSNN_KEY_LAYER_NAMES: {
+        const qsnn_layer_names *ln = p;
+        size_t len = (size_t)snprintf(buf, n, "[");
+        for (int i = 0; i < ln->n && i < QSNN_MAX_LAYERS && len < n; i++) {
+            char name[sizeof ln->v[0] + 1], q[4 * sizeof ln->v[0] + 8];
+            snprintf(name, sizeof name, "%.*s", (int)strnlen(ln->v[i], sizeof ln->v[i]), ln->v[i]);
+            /* registry names are identifiers and stay bare; anything else is quoted for YAML */
+            int bare = name[0] != 0;
+            for (const char *c = name; *c && bare; c++) bare = isalnum((unsigned char)*c) || *c == '_';
+            if (yaml && !bare) yaml_quote(name, q, sizeof q);
+            else snprintf(q, sizeof q, "%s", name);
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", q);
+        }
         if (len < n) snprintf(buf + len, n - len, "]");
         break;
     }

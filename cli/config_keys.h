@@ -22,7 +22,9 @@ typedef enum {
     QSNN_KEY_HIDDEN,   /* model.hidden: int list -> model.sizes[0 .. n_layers-2], n_layers = len + 1 */
     QSNN_KEY_OUTPUTS,  /* model.outputs: int -> model.sizes[n_layers-1] */
     QSNN_KEY_LAYER_INTS, /* qsnn_layer_ints: a list of 0..QSNN_MAX_LAYERS ints, one per layer ([] = not given) */
-    QSNN_KEY_LAYERS      /* model.layers: a list of layer lines (sim/layer_spec.h); replaces model.hidden */
+    QSNN_KEY_LAYERS,     /* model.layers: a list of layer lines (sim/layer_spec.h); replaces model.hidden */
+    QSNN_KEY_LAYER_NAMES /* qsnn_layer_names: 0..QSNN_MAX_LAYERS registry names, one per layer ([] = not given);
+                          * each entry must pass `known` (messages list known_names) */
 } qsnn_key_type;
 
 /* Range flags for numbers (the bounds themselves are min and max). For QSNN_KEY_HIDDEN and
@@ -43,7 +45,7 @@ typedef struct qsnn_config_key {
     const char *const *names; /* ENUM, ENUM_STR: NULL-terminated; index = stored enum value */
     double min, max;
     unsigned flags;
-    /* STRING only, optional: registry membership test and the list of known names for messages. */
+    /* STRING and LAYER_NAMES, optional: registry membership test and the list of known names for messages. */
     int (*known)(const char *name);
     const char *(*known_names)(void);
     const char *desc;
@@ -56,7 +58,7 @@ extern const int qsnn_config_n_keys;
 const qsnn_config_key *qsnn_config_key_find(const char *path);
 /* Number of entries of `names`. */
 int qsnn_config_key_n_names(const qsnn_config_key *k);
-/* "int", "float", "bool", "string", "enum", "int list". */
+/* "int", "float", "bool", "string", "enum", "int list", "layer list", "name list". */
 const char *qsnn_config_key_type_name(const qsnn_config_key *k);
 /* The allowed values in words: "> 0", "in [0, 1)", "in 1..100000", "0 (off) or 2..16",
  * "one of subtract, zero, none", "true or false"; "" when unconstrained. */
@@ -71,7 +73,9 @@ void qsnn_config_key_format(const qsnn_config_key *k, const qsnn_config *cfg, in
  * "500"), then the per-key check; writes the value into cfg only when both pass. On failure
  * returns -1 and a reason such as "not a number" or "must be > 0" in err. */
 int qsnn_config_key_parse(const qsnn_config_key *k, qsnn_config *cfg, const char *text, char *err, size_t n);
-/* HIDDEN from separate items (a YAML sequence): each item must be one integer. Same contract. */
+/* HIDDEN, LAYER_INTS, LAYERS and LAYER_NAMES from separate items (a YAML sequence): each item one integer,
+ * layer line or name. Same contract. LAYER_NAMES' entry errors read "[I] = 'NAME': unknown (known: ...)"
+ * (I 0-based, the layer), to be appended to the key's path. */
 int qsnn_config_key_parse_list(const qsnn_config_key *k, qsnn_config *cfg, const char *const *items, int n_items,
                                char *err, size_t n);
 /* Writes an already-validated index (ENUM, ENUM_STR: index into names; BOOL: 0 or 1). */

@@ -530,6 +530,95 @@ done:
     return st;
 }
 
+/* The tensors that fix the architecture: a missing or reshaped one means another network. */
+static int architecture_tensor(const char *name) {
+    return ends_with(name, ".weight") || ends_with(name, ".bias") || ends_with(name, ".recurrent");
+}
+
+qsnn_status qsnn_checkpoint_load_matching(qsnn_ctx *ctx, const char *path, qsnn_net *net, int *copied) {
+    if (!net || !copied) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint load: no network given");
+    hid_t f, g = -1;
+    qsnn_status st = ckpt_open(ctx, path, &f);
+    if (st) return st;
+    float *buf = NULL;
+    qsnn_param list[QSNN_MAX_PARAMS];
+    const int np = qsnn_net_params(net, list);
+    size_t total = 0, off[QSNN_MAX_PARAMS];
+    for (int i = 0; i < np; i++) {
+        off[i] = total;
+        total += list[i].n;
+        copied[i] = 0;
+    }
+    if ((st = qsnn_h5_group_open(ctx, path, f, "params", &g))) goto done;
+    { /* an architecture tensor of the file that the model lacks (an extra layer, a bias, recurrence) */
+        H5G_info_t info;
+        if (H5Gget_info(g, &info) < 0) {
+            st = qsnn_h5_fail(ctx, path, "cannot list params");
+            goto done;
+        }
+        for (hsize_t i = 0; i < info.nlinks; i++) {
+            char name[256];
+            if (H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0) {
+                st = qsnn_h5_fail(ctx, path, "cannot list params");
+                goto done;
+            }
+            if (architecture_tensor(name) && find_param(list, np, name) < 0) {
+                st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: params/%s is not in this model (another architecture)",
+                               path, name);
+                goto done;
+            }
+        }
+    }
+    buf = qsnn_malloc(ctx, (total ? total : 1) * sizeof(float));
+    if (!buf) {
+        st = QSNN_ERR_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < np; i++) {
+        const qsnn_param *p = &list[i];
+        const int arch = architecture_tensor(p->name);
+        if (!qsnn_h5_exists(g, p->name)) {
+            if (!arch) continue;
+            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: has no params/%s, which this model has (another architecture)",
+                           path, p->name);
+            goto done;
+        }
+        hsize_t want[4], have[QSNN_H5_MAX_RANK];
+        int have_rank;
+        const int want_rank = param_shape(net, p, want);
+        if ((st = qsnn_h5_dims(ctx, path, g, p->name, &have_rank, have))) goto done;
+        int same = have_rank == want_rank;
+        for (int k = 0; same && k < want_rank; k++) same = have[k] == want[k];
+        if (!same) {
+            if (!arch) continue;
+            char hs[128], ws[128];
+            qsnn_h5_fmt_dims(hs, sizeof hs, have_rank, have);
+            qsnn_h5_fmt_dims(ws, sizeof ws, want_rank, want);
+            st = qsnn_fail(ctx, QSNN_ERR_MISMATCH, "%s: params/%s has shape %s, this model's is %s (another architecture)",
+                           path, p->name, hs, ws);
+            goto done;
+        }
+        float *v = buf + off[i];
+        if ((st = qsnn_h5_read_f32(ctx, path, g, p->name, v, p->n))) goto done;
+        if ((st = check_finite(ctx, path, "params", p->name, net, p, v, p->n))) goto done;
+        if (ends_with(p->name, ".theta") && p->n == 1 && !(v[0] > 0.0f)) {
+            st = qsnn_fail(ctx, QSNN_ERR_NUMERIC, "%s: params/%s is %g (a threshold must be > 0)", path, p->name,
+                           (double)v[0]);
+            goto done;
+        }
+        copied[i] = 1;
+    }
+    for (int i = 0; i < np; i++)
+        if (copied[i]) memcpy(list[i].data, buf + off[i], list[i].n * sizeof(float));
+done:
+    if (st)
+        for (int i = 0; i < np; i++) copied[i] = 0;
+    qsnn_free(ctx, buf);
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return st;
+}
+
 qsnn_status qsnn_checkpoint_load_optim(qsnn_ctx *ctx, const char *path, qsnn_net *net, qsnn_ckpt_optim *optim) {
     if (!net || !optim) return qsnn_fail(ctx, QSNN_ERR_ARG, "checkpoint load: no network or optimizer state given");
     hid_t f, g = -1;

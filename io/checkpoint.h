@@ -161,6 +161,14 @@ qsnn_status qsnn_checkpoint_read_meta(qsnn_ctx *ctx, const char *path, qsnn_ckpt
  * values. All checks happen before anything is copied: on error the network is unchanged. Then
  * calls qsnn_net_prepare. */
 qsnn_status qsnn_checkpoint_load_params(qsnn_ctx *ctx, const char *path, qsnn_net *net);
+/* qsnn train --init: copies every parameter of PATH whose name and shape match one of the network's (which may
+ * come from another configuration: other bit widths, quantizers, float -> quantized); copied[i] (QSNN_MAX_PARAMS
+ * entries, qsnn_net_params order) says which were. The weight, bias and recurrent tensors must match both ways
+ * (present in both, same shapes): otherwise QSNN_ERR_MISMATCH, one line naming the tensor ("another
+ * architecture"). Other parameters (β, θ, learned quantizer parameters) are copied only when they match. Stored
+ * values are checked as by qsnn_checkpoint_load_params; on error the network is unchanged. Does not call
+ * qsnn_net_prepare (the caller re-initialises what was not copied first). */
+qsnn_status qsnn_checkpoint_load_matching(qsnn_ctx *ctx, const char *path, qsnn_net *net, int *copied);
 /* Loads the optimizer's state saved by qsnn_checkpoint_save_resumable into optim, which describes
  * what the caller expects: optim->name (the kind in use) and one entry per array, whose data are
  * overwritten; sets optim->step. `net` gives the expected shapes (a slot's dataset is shaped like

@@ -195,6 +195,28 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
         if (lists[k]->n && lists[k]->n != cfg->n_layers)
             return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s has %d entries, the model has %d layers", list_keys[k],
                              lists[k]->n, cfg->n_layers);
+    {
+        const qsnn_layer_names *names[2] = {&cfg->weight_layer_method, &cfg->state_layer_grid};
+        const char *name_keys[2] = {"quant.weight.layer_method", "quant.state.layer_grid"};
+        for (int k = 0; k < 2; k++) {
+            if (names[k]->n && names[k]->n != cfg->n_layers)
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s has %d entries, the model has %d layers", name_keys[k],
+                                 names[k]->n, cfg->n_layers);
+            for (int l = 0; l < names[k]->n; l++) {
+                const char *v = names[k]->v[l];
+                if (!memchr(v, 0, sizeof names[k]->v[l]))
+                    return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s[%d]: not NUL-terminated", name_keys[k], l);
+                if (k ? qsnn_grid_find(v) >= 0 : qsnn_weight_quant_find(v) != NULL) continue;
+                char known[512] = "";
+                if (k) /* by name, so grids added to the registry are known here too */
+                    for (int g = 0, len = 0; g < QSNN_GRID_COUNT && len < (int)sizeof known; g++)
+                        len += snprintf(known + len, sizeof known - (size_t)len, "%s%s", g ? ", " : "",
+                                        qsnn_grid_name((qsnn_grid)g));
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG, "%s[%d] = '%s': unknown (known: %s)", name_keys[k], l, v,
+                                 k ? known : qsnn_weight_quant_names());
+            }
+        }
+    }
     if (cfg->current_bits && (cfg->current_bits < 2 || cfg->current_bits > 16))
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.current.bits = %d: must be 0 (off) or 2..16", cfg->current_bits);
     if (!(cfg->current_range > 0) || !isfinite(cfg->current_range))
@@ -206,10 +228,14 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
         qsnn_weight_quant_cfg wc = cfg->weight_quant;
         sc.bits = qsnn_net_cfg_state_bits(cfg, l);
         wc.bits = qsnn_net_cfg_weight_bits(cfg, l);
+        sc.grid = qsnn_net_cfg_state_grid(cfg, l);
+        snprintf(wc.method, sizeof wc.method, "%s", qsnn_net_cfg_weight_method(cfg, l));
         qsnn_status st = qsnn_state_quant_check(ctx, &sc);
         if (!st) st = qsnn_weight_quant_check(ctx, &wc);
         if (st) {
-            if (!cfg->weight_layer_bits.n && !cfg->state_layer_bits.n && !cfg->n_specs) return st;
+            if (!cfg->weight_layer_bits.n && !cfg->state_layer_bits.n && !cfg->n_specs && !cfg->weight_layer_method.n &&
+                !cfg->state_layer_grid.n)
+                return st;
             char msg[512];
             snprintf(msg, sizeof msg, "%s", qsnn_last_error(ctx));
             return qsnn_fail(ctx, st, "layer %d: %s", l, msg);
@@ -222,6 +248,11 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
                                  "quant.integer: layer %d has float %s; integer-exact models quantize every layer's "
                                  "weights and states",
                                  l, !wc.bits && !sc.bits ? "weights and states" : (!wc.bits ? "weights" : "states"));
+            if (sc.grid != QSNN_GRID_FIXED_POINT && cfg->state_layer_grid.n)
+                return qsnn_fail(ctx, QSNN_ERR_CONFIG,
+                                 "quant.integer needs the fixed_point grid (quant.state.layer_grid[%d] = %s): only "
+                                 "that grid's levels are integers",
+                                 l, qsnn_grid_name(sc.grid));
             if (sc.grid != QSNN_GRID_FIXED_POINT)
                 return qsnn_fail(ctx, QSNN_ERR_CONFIG,
                                  "quant.integer needs quant.state.grid = fixed_point (got %s): only that grid's "
@@ -282,6 +313,16 @@ int qsnn_net_cfg_state_bits(const qsnn_net_cfg *cfg, int l) {
     return cfg->state_layer_bits.n ? cfg->state_layer_bits.v[l] : cfg->state_quant.bits;
 }
 
+const char *qsnn_net_cfg_weight_method(const qsnn_net_cfg *cfg, int l) {
+    const qsnn_layer_names *m = &cfg->weight_layer_method;
+    return l >= 0 && l < m->n && l < QSNN_MAX_LAYERS ? m->v[l] : cfg->weight_quant.method;
+}
+
+qsnn_grid qsnn_net_cfg_state_grid(const qsnn_net_cfg *cfg, int l) {
+    const qsnn_layer_names *g = &cfg->state_layer_grid;
+    return l >= 0 && l < g->n && l < QSNN_MAX_LAYERS ? (qsnn_grid)qsnn_grid_find(g->v[l]) : cfg->state_quant.grid;
+}
+
 qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **out) {
     *out = NULL;
     qsnn_status st = qsnn_net_cfg_check(ctx, cfg);
@@ -321,13 +362,15 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
         }
         L->wq_cfg = cfg->weight_quant;
         L->wq_cfg.bits = qsnn_net_cfg_weight_bits(cfg, l);
+        snprintf(L->wq_cfg.method, sizeof L->wq_cfg.method, "%s", qsnn_net_cfg_weight_method(cfg, l));
         L->wq_cfg.pow2 |= cfg->integer;
         L->wq_cfg.lq = cfg->lq;
         L->sq_cfg = cfg->state_quant;
         L->sq_cfg.bits = qsnn_net_cfg_state_bits(cfg, l);
+        L->sq_cfg.grid = qsnn_net_cfg_state_grid(cfg, l);
         L->sq_cfg.lq = cfg->lq;
         if (L->wq_cfg.bits) {
-            L->wq = qsnn_weight_quant_find(cfg->weight_quant.method);
+            L->wq = qsnn_weight_quant_find(L->wq_cfg.method);
             L->Wq = qsnn_calloc(ctx, nw, sizeof(float));
             L->w_scales = qsnn_calloc(ctx, L->w_rows, sizeof(float));
             if (!L->Wq || !L->w_scales) goto oom;
@@ -639,4 +682,12 @@ void qsnn_net_zero_grad(qsnn_net *net) {
                    qsnn_wq_learned_total(L->wq, &L->wq_cfg, qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows)) *
                        sizeof(float));
     }
+}
+
+double qsnn_layer_weight_bits(const qsnn_layer *L) {
+    if (!L->wq) return 32.0;
+    if (!L->wq->effective_bits) return (double)L->wq_cfg.bits;
+    qsnn_weight_quant_cfg hard = L->wq_cfg;
+    memset(&hard.pass, 0, sizeof hard.pass);
+    return L->wq->effective_bits(&hard, L->w_rows, (int)(L->nw / L->w_rows));
 }

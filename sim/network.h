@@ -23,6 +23,12 @@ typedef struct qsnn_layer_ints {
     int v[QSNN_MAX_LAYERS];
 } qsnn_layer_ints;
 
+/* A per-layer list of registry names (n = 0: not given, every layer uses the network-wide value). */
+typedef struct qsnn_layer_names {
+    int n;
+    char v[QSNN_MAX_LAYERS][32];
+} qsnn_layer_names;
+
 /* Fractional bits of the leak β in integer-exact models (quant.integer): β = m / 2^8. */
 #define QSNN_INT_BETA_BITS 8
 
@@ -49,6 +55,8 @@ typedef struct qsnn_net_cfg {
     qsnn_state_quant_cfg state_quant;   /* bits: every layer, unless state_layer_bits is given */
     qsnn_weight_quant_cfg weight_quant; /* bits: every layer, unless weight_layer_bits is given */
     qsnn_layer_ints weight_layer_bits, state_layer_bits; /* per-layer bit widths (0 = float) */
+    /* per-layer weight quantizers (qsnn_weight_quant_find names) and state grids (qsnn_grid_find names) */
+    qsnn_layer_names weight_layer_method, state_layer_grid;
     int input_bits; /* 0 = off; else inputs in [0, 1] go to the grid k / 2^input_bits (activation quantizer) */
     /* The first layer's input current (W x + b), quantized every step before it enters the membrane:
      * 0 = off, else codes in [-(2^(b-1)-1), 2^(b-1)-1] with step current_range·θ/(2^(b-1)-1) (a power
@@ -148,6 +156,10 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg);
 /* Bit widths of layer l after per-layer overrides (0 = float). */
 int qsnn_net_cfg_weight_bits(const qsnn_net_cfg *cfg, int l);
 int qsnn_net_cfg_state_bits(const qsnn_net_cfg *cfg, int l);
+/* Weight quantizer name and state grid of layer l after per-layer overrides (quant.weight.layer_method,
+ * quant.state.layer_grid); the grid is -1 when the per-layer name is unknown (qsnn_net_cfg_check says so). */
+const char *qsnn_net_cfg_weight_method(const qsnn_net_cfg *cfg, int l);
+qsnn_grid qsnn_net_cfg_state_grid(const qsnn_net_cfg *cfg, int l);
 /* Whether layer L's states use the learned-step (lsq) grid. */
 static inline int qsnn_layer_lsq_state(const qsnn_layer *L) {
     return L->sq_cfg.bits > 0 && L->sq_cfg.grid == QSNN_GRID_LSQ;
@@ -169,5 +181,7 @@ qsnn_status qsnn_net_prepare(qsnn_net *net);
 /* Fills `list` (QSNN_MAX_PARAMS entries) and returns the count. */
 int qsnn_net_params(qsnn_net *net, qsnn_param *list);
 void qsnn_net_zero_grad(qsnn_net *net);
+/* The weight bits layer L uses (the mean over its scale groups for learned widths, CPQ; 32 when float). */
+double qsnn_layer_weight_bits(const qsnn_layer *L);
 
 #endif

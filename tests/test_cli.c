@@ -891,3 +891,235 @@ Test(cli, per_neuron_model_trains_evaluates_and_is_refused_where_unsupported) {
     ASSERT_FAILS(rc, "quantize of a per-neuron network", "model.per_neuron");
     cr_expect(access(tpath("pnq.h5"), F_OK) != 0, "a quantized file was written");
 }
+
+/* ---- per-layer quantizers and --init ------------------------------------------------------------ */
+
+/* A string attribute of an object in an HDF5 file (caller frees). */
+static char *read_str_attr(const char *file, const char *obj, const char *attr) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    cr_assert(f >= 0, "H5Fopen %s", file);
+    const hid_t a = H5Aopen_by_name(f, obj, attr, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(a >= 0, "%s: no attribute %s on %s", file, attr, obj);
+    const hid_t t = H5Aget_type(a);
+    char *s = NULL;
+    if (H5Tis_variable_str(t) > 0) {
+        char *v = NULL;
+        cr_assert(H5Aread(a, t, &v) >= 0);
+        s = strdup(v);
+        H5free_memory(v);
+    } else {
+        const size_t n = H5Tget_size(t);
+        s = calloc(1, n + 1);
+        cr_assert(H5Aread(a, t, s) >= 0);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    H5Fclose(f);
+    return s;
+}
+
+/* params/NAME of a checkpoint (index into a read_group result), or -1. */
+static int group_find(const h5_group_data *g, const char *name) {
+    for (int i = 0; i < g->n; i++)
+        if (!strcmp(g->name[i], name)) return i;
+    return -1;
+}
+
+static void group_free(h5_group_data *g) {
+    for (int i = 0; i < g->n; i++) free(g->data[i]);
+    free(g);
+}
+
+Test(cli, per_layer_quantizers_train_and_eval_reproduces) {
+    NEED_DATA();
+    const char *model = train_tiny("pl", "--set quant.weight.bits=4 --set quant.weight.layer_method=[qil,lsq] "
+                                         "--set quant.state.bits=4 --set 'quant.state.layer_grid=[threshold_centered, "
+                                         "uniform]'");
+    cr_expect(strstr(out_text, "weight quantizer: [qil, lsq], 4 bits") != NULL, "%s", out_text);
+    cr_expect(strstr(out_text, "state quantizer: grids [threshold_centered, uniform], 4 bits") != NULL, "%s", out_text);
+    int n = 0;
+    char *epoch = find_line(out_text, "epoch 1/1", &n);
+    cr_assert_eq(n, 1, "%s", out_text);
+    char train_acc[64], eval_acc[64];
+    cr_assert_eq(token_after(epoch, "test", train_acc, sizeof train_acc), 0, "%s", epoch);
+    free(epoch);
+    /* each layer has its own quantizer's parameters and codes */
+    h5_group_data *g = malloc(sizeof *g);
+    read_group(model, "params", g);
+    cr_expect_geq(group_find(g, "layer0.weight_center"), 0);
+    cr_expect_geq(group_find(g, "layer0.weight_gamma"), 0);
+    cr_expect_geq(group_find(g, "layer1.weight_scale"), 0);
+    cr_expect_lt(group_find(g, "layer0.weight_scale"), 0);
+    cr_expect_lt(group_find(g, "layer1.weight_center"), 0);
+    group_free(g);
+    char *m0 = read_str_attr(model, "/layers/layer0/weight_codes", "method");
+    char *m1 = read_str_attr(model, "/layers/layer1/weight_codes", "method");
+    char *g0 = read_str_attr(model, "/layers/layer0/state_levels", "grid");
+    char *g1 = read_str_attr(model, "/layers/layer1/state_levels", "grid");
+    cr_expect_str_eq(m0, "qil");
+    cr_expect_str_eq(m1, "lsq");
+    cr_expect_str_eq(g0, "threshold_centered");
+    cr_expect_str_eq(g1, "uniform");
+    free(m0), free(m1), free(g0), free(g1);
+    /* eval rebuilds the same network from the stored configuration */
+    const int rc = run("eval '%s' --no-progress", model);
+    cr_assert_eq(rc, 0, "eval failed (%d): %s", rc, err_text);
+    cr_assert(strstr(out_text, "matches the accuracy recorded at training") != NULL, "eval output:\n%s", out_text);
+    cr_assert_eq(token_after(out_text, "accuracy", eval_acc, sizeof eval_acc), 0, "%s", out_text);
+    cr_assert_str_eq(eval_acc, train_acc);
+}
+
+/* train.lr = 1e-30: one epoch of Adam moves no parameter by a float ulp, so the run's checkpoint shows
+ * what --init put into the network. */
+#define NO_LEARNING "--set train.lr=1e-30"
+
+Test(cli, init_copies_parameters_into_a_new_run_at_fewer_bits) {
+    NEED_DATA();
+    char q8[512], extra[1024];
+    snprintf(q8, sizeof q8, "%s", train_tiny("q8", "--set quant.weight.bits=8 --set quant.weight.method=qil"));
+    snprintf(extra, sizeof extra, "--set quant.weight.bits=4 --set quant.weight.method=qil " NO_LEARNING " --init '%s'",
+             q8);
+    const char *q4 = train_tiny("q4", extra);
+    char want[700];
+    snprintf(want, sizeof want, "init from %s: 14 tensors copied, 0 re-initialised\n", q8);
+    cr_expect(strstr(out_text, want) != NULL, "no '%s' in:\n%s", want, out_text);
+    cr_expect(strstr(out_text, "weight quantizer: qil, 4 bits") != NULL, "%s", out_text);
+    /* every parameter (weights, biases, beta, theta, QIL's centre, half-width, exponent) as trained at 8 bits */
+    assert_same_group(q8, q4, "params");
+    /* a new run: its own epoch count and 4-bit codes */
+    cr_expect_eq(read_i64_attr(q4, "/", "epoch"), 1);
+    cr_expect_eq(read_i64_attr(q4, "/layers/layer0/weight_codes", "bits"), 4);
+    /* the same run from scratch starts elsewhere */
+    const char *fresh = train_tiny("fresh", "--set quant.weight.bits=4 --set quant.weight.method=qil " NO_LEARNING);
+    h5_group_data *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    read_group(q8, "params", a);
+    read_group(fresh, "params", b);
+    const int i = group_find(a, "layer0.weight"), j = group_find(b, "layer0.weight");
+    cr_assert(i >= 0 && j >= 0);
+    cr_expect_neq(memcmp(a->data[i], b->data[j], a->len[i] * sizeof(float)), 0, "training changed no weight");
+    group_free(a);
+    group_free(b);
+}
+
+Test(cli, init_from_float_initialises_learned_parameters_from_the_loaded_weights) {
+    NEED_DATA();
+    char fp[512], extra[1024];
+    snprintf(fp, sizeof fp, "%s", train_tiny("fp", NULL));
+    snprintf(extra, sizeof extra, "--set quant.weight.bits=3 --set quant.weight.method=qil " NO_LEARNING " --init '%s'",
+             fp);
+    const char *q = train_tiny("qil", extra);
+    char want[900];
+    snprintf(want, sizeof want,
+             "init from %s: 8 tensors copied, 6 re-initialised (layer0.weight_center, layer0.weight_half_width, "
+             "layer0.weight_gamma, layer1.weight_center, layer1.weight_half_width, layer1.weight_gamma)\n",
+             fp);
+    cr_expect(strstr(out_text, want) != NULL, "no '%s' in:\n%s", want, out_text);
+    h5_group_data *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    read_group(fp, "params", a);
+    read_group(q, "params", b);
+    static const char *const same[] = {"layer0.weight", "layer0.bias", "layer1.weight", "layer1.bias"};
+    for (int k = 0; k < 4; k++) {
+        const int i = group_find(a, same[k]), j = group_find(b, same[k]);
+        cr_assert(i >= 0 && j >= 0 && a->len[i] == b->len[j], "%s", same[k]);
+        cr_expect_eq(memcmp(a->data[i], b->data[j], a->len[i] * sizeof(float)), 0, "%s was not copied", same[k]);
+    }
+    /* QIL's init on the loaded weights, per output neuron: c = d = max|w|/2, gamma = 1 */
+    const int rows[2] = {64, 10};
+    for (int l = 0; l < 2; l++) {
+        char wn[32], cn[32], dn[32], gn[32];
+        snprintf(wn, sizeof wn, "layer%d.weight", l);
+        snprintf(cn, sizeof cn, "layer%d.weight_center", l);
+        snprintf(dn, sizeof dn, "layer%d.weight_half_width", l);
+        snprintf(gn, sizeof gn, "layer%d.weight_gamma", l);
+        const int w = group_find(a, wn), c = group_find(b, cn), d = group_find(b, dn), g = group_find(b, gn);
+        cr_assert(w >= 0 && c >= 0 && d >= 0 && g >= 0);
+        cr_assert_eq(b->len[c], (size_t)rows[l]);
+        const size_t in = a->len[w] / (size_t)rows[l];
+        for (int o = 0; o < rows[l]; o++) {
+            double m = 0;
+            for (size_t k = 0; k < in; k++) m = fmax(m, fabs((double)a->data[w][(size_t)o * in + k]));
+            cr_expect_eq(b->data[c][o], (float)(0.5 * m), "%s[%d] = %.9g, want max|w|/2 = %.9g", cn, o,
+                         (double)b->data[c][o], 0.5 * m);
+            cr_expect_eq(b->data[d][o], (float)(0.5 * m), "%s[%d]", dn, o);
+            cr_expect_eq(b->data[g][o], 1.0f, "%s[%d]", gn, o);
+        }
+    }
+    group_free(a);
+    group_free(b);
+}
+
+Test(cli, init_refuses_another_architecture_and_resume) {
+    NEED_DATA();
+    char model[512];
+    snprintf(model, sizeof model, "%s", train_tiny("a", NULL));
+    int rc = run("train " TINY_SETS " --epochs 1 --set model.hidden=32 --init '%s' --out '%s'", model, tpath("b"));
+    ASSERT_FAILS(rc, "--init from a 64-neuron model into a 32-neuron one", "--init", model, "params/layer0.weight",
+                 "another architecture");
+    cr_expect(strstr(out_text, "epoch") == NULL, "trained anyway:\n%s", out_text);
+    cr_expect_neq(access(tpath("b/model.h5"), F_OK), 0, "a checkpoint was written");
+    rc = run("train " TINY_SETS " --epochs 1 --set model.bias=false --init '%s' --out '%s'", model, tpath("b"));
+    ASSERT_FAILS(rc, "--init from a model with biases into one without", "params/layer0.bias", "another architecture");
+    rc = run("train " TINY_SETS " --epochs 1 --set model.hidden=[64,10] --init '%s' --out '%s'", model, tpath("b"));
+    ASSERT_FAILS(rc, "--init into a deeper model", "has no params/layer2.weight", "another architecture");
+    rc = run("train --init '%s' --resume '%s'", model, model);
+    cr_assert_eq(rc, 2);
+    ASSERT_FAILS(rc, "--init with --resume", "--init", "--resume");
+    rc = run("train --init");
+    cr_assert_eq(rc, 2);
+    ASSERT_FAILS(rc, "--init without a value", "--init");
+    rc = run("train " TINY " --init '%s' --out '%s'", tpath("nope.h5"), tpath("b"));
+    ASSERT_FAILS(rc, "--init from a missing file", "nope.h5");
+    cr_assert_eq(run("train --help"), 0);
+    cr_expect(strstr(out_text, "--init CKPT") != NULL, "qsnn train --help lacks --init:\n%s", out_text);
+}
+
+/* bench/qil_progressive.sh end to end on tiny synthetic data: the chain 8 -> 4 -> 3 -> 2 and the scratch
+ * run, a table with the accuracy each run reported, and a second call that trains nothing. */
+Test(cli, qil_progressive_script_runs_the_chain_and_skips_finished_runs) {
+    char data[512], out[512], cmd[4096];
+    snprintf(data, sizeof data, "%s", tpath("data"));
+    snprintf(out, sizeof out, "%s", tpath("prog"));
+    cr_assert_eq(mkdir(data, 0777), 0);
+    write_idx_split(data, "train", 8, 0);
+    write_idx_split(data, "t10k", 4, 0);
+    char *table[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "QSNN='%s' bash '%s/../bench/qil_progressive.sh' --epochs 1 --out '%s' --data '%s' "
+                 "--set model.hidden=8 --set data.steps=2 --set train.batch=4 >'%s' 2>'%s'",
+                 QSNN_BIN, QSNN_TEST_DIR, out, data, tpath("table.txt"), tpath("log.txt"));
+        const int st = system(cmd);
+        char *log = slurp(tpath("log.txt"));
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qil_progressive.sh failed (0x%x): %s", st, log);
+        cr_expect_eq(strstr(log, "skipped") != NULL, k == 1, "call %d: %s", k + 1, log);
+        free(log);
+        table[k] = slurp(tpath("table.txt"));
+    }
+    cr_expect_str_eq(table[0], table[1], "the second call's table differs");
+    static const char *const rows[] = {"| qil8 | 8 | 1 | - | ", "| qil4 | 4 | 1 | qil8 | ", "| qil3 | 3 | 1 | qil4 | ",
+                                       "| qil2 | 2 | 1 | qil3 | ", "| qil2_scratch | 2 | 4 | - | "};
+    for (int r = 0; r < 5; r++) {
+        const char *row = strstr(table[0], rows[r]);
+        cr_assert_not_null(row, "no row '%s' in:\n%s", rows[r], table[0]);
+        char *saved = NULL, name[64];
+        snprintf(name, sizeof name, "%.*s", (int)(strchr(rows[r] + 2, ' ') - rows[r] - 2), rows[r] + 2);
+        /* the accuracy column is what the run itself printed */
+        char logp[600];
+        snprintf(logp, sizeof logp, "%s/%s.log", out, name);
+        char *log = slurp(logp);
+        int n = 0;
+        saved = find_line(log, "saved ", &n);
+        cr_assert_eq(n, 1, "%s", log);
+        const char *acc = strstr(saved, "(test accuracy ");
+        cr_assert_not_null(acc);
+        double v = strtod(acc + 15, NULL), got = -1;
+        cr_assert_eq(sscanf(row + strlen(rows[r]), "%lf", &got), 1, "%s", row);
+        cr_expect_eq(got, v, "%s: table %g, run %g", name, got, v);
+        if (r >= 1 && r <= 3) cr_expect(strstr(log, "init from ") != NULL, "%s did not start from --init:\n%s", name, log);
+        free(saved);
+        free(log);
+    }
+    free(table[0]);
+    free(table[1]);
+}

@@ -739,3 +739,193 @@ Test(config, layers_errors_name_the_entry) {
     cr_assert_neq(qsnn_config_check(ctx, &cfg), QSNN_OK);
     assert_msg_has("model.input_shape [2, 28, 28] has 1568 values, model.inputs is 784");
 }
+
+/* ---- per-layer quantizer names (quant.weight.layer_method, quant.state.layer_grid) ---------------- */
+
+Test(config, layer_names_from_set_and_yaml) {
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[qil,lsq]"), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.weight_layer_method.n, 2);
+    cr_expect_str_eq(cfg.model.weight_layer_method.v[0], "qil");
+    cr_expect_str_eq(cfg.model.weight_layer_method.v[1], "lsq");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.layer_grid=[ uniform , \"threshold_centered\" ]"), QSNN_OK,
+                 "%s", err());
+    cr_expect_eq(cfg.model.state_layer_grid.n, 2);
+    cr_expect_str_eq(cfg.model.state_layer_grid.v[0], "uniform");
+    cr_expect_str_eq(cfg.model.state_layer_grid.v[1], "threshold_centered");
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_OK, "%s", err());
+    /* one bare name is a one-entry list; [] = not given */
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=lsq_affine"), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.weight_layer_method.n, 1);
+    cr_expect_str_eq(cfg.model.weight_layer_method.v[0], "lsq_affine");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[]"), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.weight_layer_method.n, 0);
+    cr_expect_eq(cfg.model.weight_layer_method.v[0][0], 0, "[] clears the old entries (dump round trips compare bytes)");
+
+    /* YAML: flow and block lists */
+    const char *f = write_file("ln.yaml", "model:\n  hidden: [20, 10]\nquant:\n  weight:\n    layer_method: [lsq, qil, "
+                                          "uniform_affine]\n  state:\n    layer_grid:\n      - fixed_point\n"
+                                          "      - \"zero_centered\"\n      - uniform\n");
+    cr_assert_eq(qsnn_config_load_file(ctx, &cfg, f), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.weight_layer_method.n, 3);
+    cr_expect_str_eq(cfg.model.weight_layer_method.v[2], "uniform_affine");
+    cr_expect_eq(cfg.model.state_layer_grid.n, 3);
+    cr_expect_str_eq(cfg.model.state_layer_grid.v[0], "fixed_point");
+    cr_expect_str_eq(cfg.model.state_layer_grid.v[1], "zero_centered");
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_OK, "%s", err());
+    /* "layer_grid: []" in a file keeps the value (libcyaml: an empty list reads as absent), like layer_bits */
+    f = write_file("ln0.yaml", "quant:\n  state:\n    layer_grid: []\n");
+    cr_assert_eq(qsnn_config_load_file(ctx, &cfg, f), QSNN_OK, "%s", err());
+    cr_expect_eq(cfg.model.state_layer_grid.n, 3);
+}
+
+Test(config, layer_names_errors_name_key_and_entry) {
+    const qsnn_config before = cfg;
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[qil,foo]"), QSNN_OK);
+    assert_msg_has("--set quant.weight.layer_method=[qil,foo]: quant.weight.layer_method[1] = 'foo': unknown (known: "
+                   "uniform_symmetric, ");
+    assert_msg_has(", qil");
+    cr_expect_eq(memcmp(&before, &cfg, sizeof cfg), 0, "a refused --set changed the configuration");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "quant.state.layer_grid=[uniform,bogus]"), QSNN_OK);
+    assert_msg_has("quant.state.layer_grid[1] = 'bogus': unknown (known: uniform, threshold_centered, ");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "quant.state.layer_grid=[,uniform]"), QSNN_OK);
+    assert_msg_has("quant.state.layer_grid[0] = '': unknown");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[qil, qil, qil, qil, qil, qil, qil, qil, qil]"),
+                  QSNN_OK);
+    assert_msg_has("quant.weight.layer_method=[qil, qil, qil, qil, qil, qil, qil, qil, qil]: needs 0..8 entries (one "
+                   "per layer), got 9");
+    cr_assert_neq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[a_name_much_longer_than_thirty_one_chars]"),
+                  QSNN_OK);
+    assert_msg_has("quant.weight.layer_method[0] = 'a_name_much_longer_than_thirty_one_chars': longer than 31 characters");
+    cr_expect_eq(memcmp(&before, &cfg, sizeof cfg), 0);
+
+    /* files: file:line, key and entry */
+    const char *f = write_file("bad.yaml", "quant:\n  weight:\n    layer_method:\n      - lsq\n      - nope\n");
+    cr_assert_neq(qsnn_config_load_file(ctx, &cfg, f), QSNN_OK);
+    assert_msg_has("bad.yaml:3: quant.weight.layer_method[1] = 'nope': unknown (known: ");
+    f = write_file("scalar.yaml", "quant:\n  weight:\n    layer_method: qil\n");
+    cr_assert_neq(qsnn_config_load_file(ctx, &cfg, f), QSNN_OK);
+    assert_msg_has("scalar.yaml:3: quant.weight.layer_method: expected a list of names, one per layer, such as [qil, lsq]");
+
+    /* the count must match the layers, like layer_bits */
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[qil]"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.weight.layer_method has 1 entries, the model has 2 layers");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[]"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.layer_grid=[uniform, uniform, lsq]"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.state.layer_grid has 3 entries, the model has 2 layers");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.layer_grid=[]"), QSNN_OK, "%s", err());
+
+    /* a per-layer quantizer the layer's settings rule out names the layer */
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.bits=4"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.pow2=true"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[uniform_symmetric, qil]"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("layer 1: quant.weight.pow2: the qil quantizer learns its scale");
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.pow2=false"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.bits=4"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.state.layer_grid=[fixed_point, uniform]"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.weight.layer_method=[]"), QSNN_OK, "%s", err());
+    cr_assert_eq(qsnn_config_set(ctx, &cfg, "quant.integer=true"), QSNN_OK, "%s", err());
+    cr_expect_eq(qsnn_config_check(ctx, &cfg), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.integer needs the fixed_point grid (quant.state.layer_grid[1] = uniform)");
+
+    /* a network configuration built in code (no --set) is checked by name too */
+    qsnn_net_cfg m;
+    qsnn_net_cfg_default(&m);
+    m.weight_quant.bits = 4;
+    m.weight_layer_method.n = 2;
+    snprintf(m.weight_layer_method.v[0], sizeof m.weight_layer_method.v[0], "nope");
+    snprintf(m.weight_layer_method.v[1], sizeof m.weight_layer_method.v[1], "qil");
+    cr_expect_eq(qsnn_net_cfg_check(ctx, &m), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.weight.layer_method[0] = 'nope': unknown (known: ");
+    m.weight_layer_method.n = 0;
+    m.state_layer_grid.n = 2;
+    snprintf(m.state_layer_grid.v[1], sizeof m.state_layer_grid.v[1], "uniformm");
+    snprintf(m.state_layer_grid.v[0], sizeof m.state_layer_grid.v[0], "uniform");
+    cr_expect_eq(qsnn_net_cfg_check(ctx, &m), QSNN_ERR_CONFIG);
+    assert_msg_has("quant.state.layer_grid[1] = 'uniformm': unknown (known: uniform, ");
+}
+
+Test(config, layer_names_dump_round_trip) {
+    static const char *const sets[] = {"model.hidden=[30, 20]", "quant.weight.bits=4", "quant.state.bits=4",
+                                       "quant.weight.layer_method=[qil, lsq, uniform_symmetric]",
+                                       "quant.state.layer_grid=[threshold_centered, lsq, uniform]"};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        cr_assert_eq(qsnn_config_set(ctx, &cfg, sets[i]), QSNN_OK, "%s: %s", sets[i], err());
+    qsnn_config_resolve(&cfg);
+    cr_assert_eq(qsnn_config_check(ctx, &cfg), QSNN_OK, "%s", err());
+    char *yaml = NULL;
+    cr_assert_eq(qsnn_config_dump(ctx, &cfg, &yaml), QSNN_OK, "%s", err());
+    cr_expect(strstr(yaml, "\n    layer_method: [qil, lsq, uniform_symmetric]\n") != NULL, "%s", yaml);
+    cr_expect(strstr(yaml, "\n    layer_grid: [threshold_centered, lsq, uniform]\n") != NULL, "%s", yaml);
+    qsnn_config zeroed, defaulted;
+    memset(&zeroed, 0, sizeof zeroed);
+    qsnn_config_default(&defaulted);
+    cr_assert_eq(qsnn_config_load_string(ctx, &zeroed, yaml, "dump"), QSNN_OK, "%s\n%s", err(), yaml);
+    cr_assert_eq(qsnn_config_load_string(ctx, &defaulted, yaml, "dump"), QSNN_OK, "%s", err());
+    cr_expect_eq(memcmp(&zeroed, &cfg, sizeof cfg), 0, "round trip into a zeroed struct differs:\n%s", yaml);
+    cr_expect_eq(memcmp(&defaulted, &cfg, sizeof cfg), 0, "round trip into defaults differs:\n%s", yaml);
+    qsnn_free(ctx, yaml);
+    /* the key reference lists both with their known names */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&buf, &len);
+    cr_assert_not_null(mf);
+    qsnn_config_print_keys(mf);
+    fclose(mf);
+    cr_expect(strstr(buf, "quant.weight.layer_method  name list") != NULL, "%s", buf);
+    cr_expect(strstr(buf, "one per layer, each one of uniform_symmetric,") != NULL, "%s", buf);
+    free(buf);
+}
+
+Test(config, layer_names_reach_the_layers) {
+    qsnn_net_cfg m;
+    qsnn_net_cfg_default(&m);
+    m.n_inputs = 16, m.n_layers = 3, m.sizes[0] = 8, m.sizes[1] = 6, m.sizes[2] = 4;
+    m.weight_quant.bits = 4, m.state_quant.bits = 4;
+    snprintf(m.weight_quant.method, sizeof m.weight_quant.method, "lsq_affine");
+    m.state_quant.grid = QSNN_GRID_ZERO_CENTERED;
+    /* without lists: the network-wide values */
+    for (int l = 0; l < 3; l++) {
+        cr_expect_str_eq(qsnn_net_cfg_weight_method(&m, l), "lsq_affine");
+        cr_expect_eq(qsnn_net_cfg_state_grid(&m, l), QSNN_GRID_ZERO_CENTERED);
+    }
+    qsnn_config c;
+    qsnn_config_default(&c);
+    c.model = m;
+    cr_assert_eq(qsnn_config_set(ctx, &c, "quant.weight.layer_method=[qil, lsq, uniform_symmetric]"), QSNN_OK, "%s",
+                 err());
+    cr_assert_eq(qsnn_config_set(ctx, &c, "quant.state.layer_grid=[threshold_centered, lsq, uniform]"), QSNN_OK, "%s",
+                 err());
+    cr_expect_str_eq(qsnn_net_cfg_weight_method(&c.model, 0), "qil");
+    cr_expect_str_eq(qsnn_net_cfg_weight_method(&c.model, 1), "lsq");
+    cr_expect_str_eq(qsnn_net_cfg_weight_method(&c.model, 2), "uniform_symmetric");
+    cr_expect_eq(qsnn_net_cfg_state_grid(&c.model, 0), QSNN_GRID_THRESHOLD_CENTERED);
+    cr_expect_eq(qsnn_net_cfg_state_grid(&c.model, 1), QSNN_GRID_LSQ);
+    cr_expect_eq(qsnn_net_cfg_state_grid(&c.model, 2), QSNN_GRID_UNIFORM);
+    qsnn_net *net = NULL;
+    cr_assert_eq(qsnn_net_create(ctx, &c.model, &net), QSNN_OK, "%s", err());
+    cr_expect_eq(net->layer[0].wq, &qsnn_wq_qil);
+    cr_expect_eq(net->layer[1].wq, &qsnn_wq_lsq);
+    cr_expect_eq(net->layer[2].wq, &qsnn_wq_uniform_symmetric);
+    cr_expect_str_eq(net->layer[0].wq_cfg.method, "qil");
+    cr_expect_str_eq(net->layer[1].wq_cfg.method, "lsq");
+    cr_expect_eq(net->layer[0].sq_cfg.grid, QSNN_GRID_THRESHOLD_CENTERED);
+    cr_expect_eq(net->layer[1].sq_cfg.grid, QSNN_GRID_LSQ);
+    cr_expect_eq(net->layer[2].sq_cfg.grid, QSNN_GRID_UNIFORM);
+    /* each layer's learned parameters are its own quantizer's */
+    qsnn_param list[QSNN_MAX_PARAMS];
+    const int np = qsnn_net_params(net, list);
+    int seen = 0;
+    for (int i = 0; i < np; i++) {
+        seen |= !strcmp(list[i].name, "layer0.weight_center") << 0;
+        seen |= !strcmp(list[i].name, "layer1.weight_scale") << 1;
+        seen |= !strcmp(list[i].name, "layer1.state_scale") << 2;
+        seen |= (!strcmp(list[i].name, "layer0.weight_scale") || !strcmp(list[i].name, "layer2.weight_scale") ||
+                 !strcmp(list[i].name, "layer0.state_scale")) << 3;
+    }
+    cr_expect_eq(seen, 7, "learned parameters per layer (bits: center0, scale1, state_scale1, none elsewhere): %d",
+                 seen);
+    qsnn_net_destroy(&net);
+}
