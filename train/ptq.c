@@ -212,6 +212,7 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
     snprintf(c.weight_quant.method, sizeof c.weight_quant.method, "%s", o->weight_bits >= 2 ? "lsq" : "uniform_symmetric");
     c.state_quant.bits = o->state_bits;
     c.state_quant.grid = o->grid;
+    c.weight_layer_method.n = c.state_layer_grid.n = 0; /* PTQ picks every layer's quantizer itself */
     if (o->fold_thresholds) {
         for (int l = 1; l < src->n_layers; l++)
             if (src->layer[l].theta != src->layer[0].theta)
