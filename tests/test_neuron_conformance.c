@@ -123,10 +123,10 @@ static int pg_close(double a, double b) {
 
 static void expect_pg(const char *where, const char *what, const qsnn_neuron_pgrad *a, const qsnn_neuron_pgrad *b) {
     cr_expect(pg_close(a->beta, b->beta) && pg_close(a->theta, b->theta) && pg_close(a->alpha, b->alpha) &&
-                  pg_close(a->scale, b->scale),
+                  pg_close(a->qp[0], b->qp[0]),
               "%s: %s parameter gradients differ beyond summation order: beta %.17g vs %.17g, theta %.17g vs "
               "%.17g, alpha %.17g vs %.17g, scale %.17g vs %.17g",
-              where, what, a->beta, b->beta, a->theta, b->theta, a->alpha, b->alpha, a->scale, b->scale);
+              where, what, a->beta, b->beta, a->theta, b->theta, a->alpha, b->alpha, a->qp[0], b->qp[0]);
 }
 
 static const char *surr_label(qsnn_surrogate_id id) {
@@ -509,7 +509,7 @@ Test(neuron_conformance, step_ranges_blocks_and_inference_agree) {
                         int finite = 1;
                         for (int k = 0; k < gT * CN; k++) finite &= isfinite(whole.gcur[k]) != 0;
                         finite &= isfinite(whole.pg.beta) && isfinite(whole.pg.theta) && isfinite(whole.pg.alpha) &&
-                                  isfinite(whole.pg.scale);
+                                  isfinite(whole.pg.qp[0]);
                         cr_expect(finite, "%s: whole-range backward of a finite run left non-finite dL/dI or parameter "
                                   "gradients (a cell not written?)", where);
                     }
@@ -793,8 +793,8 @@ Test(neuron_conformance, per_neuron_arrays_equal_to_the_scalars_reproduce_the_sc
                     diff_cells(where, "forward: spikes", pe.S, sc.S, 1, 0, CT, CN, CN);
                     diff_cells(where, "backward: dL/dI", pe.gcur, sc.gcur, 1, 0, gT, CN, CN);
                     cr_expect(pe.count == sc.count, "%s: spike count %.9g, scalar call %.9g", where, pe.count, sc.count);
-                    cr_expect(pg_close(pe.pg.scale, sc.pg.scale), "%s: lsq step gradient %.17g, scalar call %.17g", where,
-                              pe.pg.scale, sc.pg.scale);
+                    cr_expect(pg_close(pe.pg.qp[0], sc.pg.qp[0]), "%s: lsq step gradient %.17g, scalar call %.17g", where,
+                              pe.pg.qp[0], sc.pg.qp[0]);
                     for (int i = 0; i < 3; i++) {
                         double sum = 0.0, mag = 0.0;
                         for (int j = 0; j < CN; j++) sum += gpn[i][j], mag += fabs(gpn[i][j]);
@@ -968,10 +968,10 @@ Test(neuron_conformance, per_neuron_elements_equal_one_neuron_scalar_calls) {
                                 cr_expect(pn_grad_close(gpn[i][j], pgrad_field(&pg1, i)),
                                           "%s: d%s %.9g, scalar call %.9g", w2s, param_name[i], gpn[i][j],
                                           pgrad_field(&pg1, i));
-                        scale += pg1.scale, scale_mag += fabs(pg1.scale);
+                        scale += pg1.qp[0], scale_mag += fabs(pg1.qp[0]);
                     }
-                    cr_expect(fabs(pe.pg.scale - scale) <= 1e-9 * scale_mag + 1e-300,
-                              "%s: lsq step gradient %.17g, sum of one-neuron calls %.17g", where, pe.pg.scale, scale);
+                    cr_expect(fabs(pe.pg.qp[0] - scale) <= 1e-9 * scale_mag + 1e-300,
+                              "%s: lsq step gradient %.17g, sum of one-neuron calls %.17g", where, pe.pg.qp[0], scale);
                 }
         qsnn_state_quant_free(ctx, &qu);
         qsnn_state_quant_free(ctx, &ql);
@@ -1046,7 +1046,7 @@ Test(neuron_conformance, per_neuron_grid_gains_scale_the_levels) {
                     io.gS = gS, io.gcur = gcur, io.gi_stride = CN;
                     qsnn_neuron_pgrad pg = {0};
                     ops->backward(&p, &io, &pg);
-                    int finite = isfinite(pg.scale) != 0;
+                    int finite = isfinite(pg.qp[0]) != 0;
                     for (int k = 0; k < CT * CN; k++) finite &= isfinite(gcur[k]) != 0;
                     cr_expect(finite, "%s: backward with gains left non-finite dL/dI", where);
                 }
@@ -1164,12 +1164,12 @@ Test(neuron_conformance, per_neuron_power_of_two_gains_equal_one_neuron_calls_on
                                     cr_expect(pn_grad_close(gpn[i][j], pgrad_field(&pg1, i)),
                                               "%s: d%s %.9g, scalar call %.9g", w2s, param_name[i], gpn[i][j],
                                               pgrad_field(&pg1, i));
-                            scale += (double)gains[j] * pg1.scale, scale_mag += fabs((double)gains[j] * pg1.scale);
+                            scale += (double)gains[j] * pg1.qp[0], scale_mag += fabs((double)gains[j] * pg1.qp[0]);
                         }
                         if (qcs[qi].grid == QSNN_GRID_LSQ)
-                            cr_expect(scale_mag > 0.0 && fabs(pe.pg.scale - scale) <= 1e-9 * scale_mag,
+                            cr_expect(scale_mag > 0.0 && fabs(pe.pg.qp[0] - scale) <= 1e-9 * scale_mag,
                                       "%s: lsq step gradient %.17g, Σ gain × one-neuron calls' %.17g", where,
-                                      pe.pg.scale, scale);
+                                      pe.pg.qp[0], scale);
                         checked++;
                     }
             for (int j = 0; j < CN; j++) qsnn_state_quant_free(ctx, &qg[j]);
