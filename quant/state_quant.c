@@ -429,12 +429,15 @@ float qsnn_state_lq_back(const qsnn_state_quant *q, float x, float g, double *gp
         break;
     }
     case QSNN_GRID_QN: qsnn_qn_soft(q, x, &dx, &d0, &d1); break; /* the soft staircase's derivatives */
-    case QSNN_GRID_CPQ: { /* multi-class STE over the kept points within ±8σ of v */
+    case QSNN_GRID_CPQ: { /* multi-class STE over the kept points near v (a window, not all 2^b points) */
         const double al = q->lp[0], sg = q->lp[1];
         const int half = 1 << (q->cfg.bits - 1);
         if (x != x) break;
         const int kstar = q->codes[nearest_index(q, x)];
-        double klo = floor((v - 8.0 * sg) / al) - 1.0, khi = ceil((v + 8.0 * sg) / al) + 1.0;
+        /* the largest terms are those of the nearest kept point k* (at distance r0 from v); points farther than
+         * r0 + 16σ contribute below e^-15 of them */
+        const double r = fabs(al * kstar - v) + 16.0 * sg;
+        double klo = floor((v - r) / al) - 1.0, khi = ceil((v + r) / al) + 1.0;
         klo = klo < -half ? -half : klo;
         khi = khi > half - 1 ? half - 1 : khi;
         for (int k = (int)klo; k <= (int)khi && klo <= khi; k++) {
