@@ -249,6 +249,15 @@ Test(state_lq, qn_soft_staircase_against_central_differences) {
             qsnn_state_quant q = build(ctx, &c, 1.3f);
             cr_assert(q.soft && q.qn_t == 10.0 * (epoch + 1), "soft table with T = (epoch+1)·t_base expected");
             uint64_t s = 99u + (uint64_t)bits;
+            { /* the vectorized apply takes the soft path too */
+                float in[37], out[37];
+                for (int i = 0; i < 37; i++) in[i] = (float)((unif(&s) * 3.0 - 1.5) * q.built_theta);
+                qsnn_state_quant_apply_n(&q, in, out, 37);
+                for (int i = 0; i < 37; i++)
+                    cr_expect(same(out[i], (float)qsnn_qn_soft(&q, in[i], NULL, NULL, NULL)),
+                              "qn %d bits: apply_n gives %.9g for %.9g, the soft value is %.9g", bits, out[i], in[i],
+                              qsnn_qn_soft(&q, in[i], NULL, NULL, NULL));
+            }
             for (int i = 0; i < 60; i++) {
                 const double x = (unif(&s) * 3.0 - 1.5) * q.built_theta;
                 double dx, da, db;
