@@ -101,6 +101,11 @@ int qsnn_cmd_quantize(int argc, char **argv) {
                 if (g < 0)
                     return qsnn_cli_error("quantize", "--grid %s: unknown (known: uniform, threshold_centered, "
                                                       "zero_centered, fixed_point, threshold_rest, lsq)", v), 2;
+                if (qsnn_grid_learned((qsnn_grid)g))
+                    return qsnn_cli_error("quantize", "--grid %s: quant.state.grid = %s is a learned state grid "
+                                                      "(trained by qsnn train); quantize takes uniform, "
+                                                      "threshold_centered, zero_centered, fixed_point, "
+                                                      "threshold_rest, lsq", v, v), 2;
                 o.grid = (qsnn_grid)g;
             } else if (!strcmp(a, "--range")) {
                 const int m = qsnn_range_find(v);

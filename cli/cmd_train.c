@@ -262,6 +262,10 @@ static void print_quantizers(const qsnn_net *net) {
         } else if (net->layer[0].sq_cfg.grid == QSNN_GRID_FIXED_POINT)
             printf("  state quantizer: fixed_point grid, %s bits, signed integer codes x 2^e, top >= %g x threshold\n",
                    bits, 1.0 + m->state_quant.upper_limit);
+        else if (qsnn_grid_learned(m->state_quant.grid))
+            printf("  state quantizer: %s grid, %s bits, learned per layer (%s, %s), initially over +-%g x threshold\n",
+                   qsnn_grid_name(m->state_quant.grid), bits, qsnn_state_lq_name(m->state_quant.grid, 0),
+                   qsnn_state_lq_name(m->state_quant.grid, 1), 1.0 + m->state_quant.upper_limit);
         else
             printf("  state quantizer: %s grid, %s bits, range [%g, %g] x threshold\n",
                    qsnn_grid_name(net->layer[0].sq_cfg.grid), bits, -(1.0 + m->state_quant.lower_limit),

@@ -26,7 +26,8 @@ static const char *const reset_names[] = {"subtract", "zero", "none", NULL};
 static const char *const surrogate_names[] = {"arctan",     "fast_sigmoid",     "soft",       "sigmoid",
                                               "triangular", "straight_through", "superspike", "exponential",
                                               NULL};
-static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest", "lsq", NULL};
+static const char *const grid_names[] = {"uniform", "threshold_centered", "zero_centered", "fixed_point", "threshold_rest",
+                                         "lsq",     "qil",                "qn",            "cpq",         NULL};
 static const char *const granularity_names[] = {"per_tensor", "per_channel", NULL};
 static const char *const encoding_names[] = {"direct", "rate", "rows", NULL};
 static const char *const optimizer_names[] = {"adam", "sgd", NULL};
@@ -113,7 +114,7 @@ const qsnn_config_key qsnn_config_keys[] = {
 
     KEY("quant.state.bits", QSNN_KEY_INT, model.state_quant.bits, IN(0, QSNN_STATE_MAX_BITS),
         "membrane-potential quantization bits; 0 = off"),
-    ENUMK("quant.state.grid", QSNN_KEY_ENUM, model.state_quant.grid, grid_names, "state quantization grid"),
+    ENUMK("quant.state.grid", QSNN_KEY_ENUM, model.state_quant.grid, grid_names, "state quantization grid (lsq, qil, qn, cpq: learned per layer)"),
     KEY("quant.state.lower_limit", QSNN_KEY_FLOAT, model.state_quant.lower_limit, GT(-1),
         "grid bottom: U_min = -threshold * (1 + lower_limit)"),
     KEY("quant.state.upper_limit", QSNN_KEY_FLOAT, model.state_quant.upper_limit, GT(-1),

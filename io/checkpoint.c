@@ -194,8 +194,15 @@ static qsnn_status save_layer_info(qsnn_ctx *ctx, const char *path, qsnn_net *ne
 
     if (L->sq.enabled) {
         const qsnn_state_quant *q = &L->sq;
-        if (q->built_theta != L->theta) { /* θ moved since the table was built: the levels for θ now */
-            if ((st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &tmpq))) goto done;
+        /* θ moved since the table was built, or it was a training pass's (QN's soft staircase, CPQ's DropBits
+         * survivors), or a learned grid's values moved: the inference levels for the values now */
+        const int learned = qsnn_grid_learned(L->sq_cfg.grid);
+        if (q->built_theta != L->theta || q->cfg.pass.training ||
+            (learned && (q->cfg.p[0] != L->state_p[0] || q->cfg.p[1] != L->state_p[1]))) {
+            qsnn_state_quant_cfg c = L->sq_cfg;
+            memset(&c.pass, 0, sizeof c.pass);
+            if (learned) c.p[0] = L->state_p[0], c.p[1] = L->state_p[1];
+            if ((st = qsnn_state_quant_build(ctx, &c, L->theta, &tmpq))) goto done;
             q = &tmpq;
         }
         hsize_t n = (hsize_t)q->n;

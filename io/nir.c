@@ -155,6 +155,9 @@ static qsnn_status export_lif(qsnn_ctx *ctx, const char *file, hid_t nodes, cons
         if ((st = write_f64(ctx, file, md, "state_quant_multiplier", q->multiplier))) goto done;
         if ((st = write_i64(ctx, file, md, "state_quant_ste_clip", q->ste_clip))) goto done;
         if ((st = qsnn_h5_write_f32(ctx, file, md, "state_quant_levels", 1, &nl, L->sq.levels))) goto done;
+        const hsize_t two = 2; /* qil, qn, cpq: the layer's two learned values, as stored */
+        if (qsnn_layer_lq_state(L) && (st = qsnn_h5_write_f32(ctx, file, md, "state_quant_learned", 1, &two, L->state_p)))
+            goto done;
     }
 done:
     if (md >= 0) H5Gclose(md);
@@ -1176,6 +1179,15 @@ static qsnn_status read_neurons(reader *r, const nir_node *N, const qsnn_nir_imp
             }
             qsnn_free(r->ctx, lv);
         }
+        if (obj_type(md, "state_quant_learned") == H5O_TYPE_DATASET) { /* qil, qn, cpq: the learned values */
+            double *pv = NULL;
+            int pr;
+            hsize_t pdims[QSNN_H5_MAX_RANK];
+            size_t cnt;
+            if ((st = read_numbers(r, md, "state_quant_learned", N->name, &pr, pdims, &pv, &cnt))) goto done;
+            if (cnt == 2 && isfinite(pv[0]) && isfinite(pv[1])) q->p[0] = pv[0], q->p[1] = pv[1];
+            qsnn_free(r->ctx, pv);
+        }
     }
 done:
     if (md >= 0) H5Gclose(md);
@@ -1450,6 +1462,9 @@ static qsnn_status fill_net(qsnn_ctx *ctx, const qsnn_nir_model *m, qsnn_net *ne
         }
         /* the lsq state grid's learned step is its level at code 1 (levels are step × code) */
         if (qsnn_layer_lsq_state(L) && S->levels && S->n_levels >= 4) L->state_scale = S->levels[S->n_levels / 2 + 1];
+        /* qil, qn, cpq: their learned values from metadata (else the grid's initial values) */
+        if (qsnn_layer_lq_state(L) && S->has_state_quant && (S->state_quant.p[0] != 0.0 || S->state_quant.p[1] != 0.0))
+            L->state_p[0] = (float)S->state_quant.p[0], L->state_p[1] = (float)S->state_quant.p[1];
         /* learned quantizer parameters (LSQ) as exported; others keep the quantizer's initial values */
         for (int k = 0; L->wq_learned && k < L->wq->n_learned; k++) {
             const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->out);

@@ -24,7 +24,8 @@
  *                  ("subtract", "zero", "none"), neuron ("lif"), and with state quantization
  *                  (this layer's settings) state_quant_bits (i64),
  *                  state_quant_grid (string), state_quant_lower_limit, state_quant_upper_limit,
- *                  state_quant_multiplier (f64), state_quant_ste_clip (i64), state_quant_levels (f32 [n])
+ *                  state_quant_multiplier (f64), state_quant_ste_clip (i64), state_quant_levels (f32 [n]),
+ *                  and for the learned grids qil, qn, cpq state_quant_learned (f32 [2], the layer's two values)
  *   fcN/metadata:  with weight quantization weight_quant_bits (i64), weight_quant_granularity
  *                  ("per_tensor" | "per_channel"), weight_quant_method (string), weight_quant_pow2
  *                  (i64), weight_codes (i32 [out][in]), weight_scales (f32 [1] or [out]);

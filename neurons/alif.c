@@ -60,7 +60,6 @@ static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
     const int reset = p->reset, sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
     const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     const qsnn_state_quant *q = qsnn_io_q(io, 0);
-    const int clip = q && q->ste_clip, lsq = pg && q && q->cfg.grid == QSNN_GRID_LSQ;
     const size_t us = io->u_stride, pl = io->plane, gs = io->gi_stride;
     float *gcur = io->gcur;
     float cu[QSNN_NEURON_BLOCK], ca[QSNN_NEURON_BLOCK]; /* dL/dU[t], dL/da[t] from step t+1 */
@@ -68,7 +67,7 @@ static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
     qsnn_carry_load(io, 1, ca);
     if (gs == 0 && io->t1 == io->T)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
-    double gb = 0.0, gth = 0.0, gsc = 0.0;
+    double gb = 0.0, gth = 0.0, gq0 = 0.0, gq1 = 0.0;
     for (int t = io->t1 - 1; t >= io->t0; t--) {
         const float *Ut = io->U + (size_t)t * us, *Up = io->U + (t ? (size_t)(t - 1) * us : 0);
         const float *in = io->cur + (size_t)t * io->i_stride;
@@ -88,8 +87,7 @@ static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
                 gu += gs_sg;
             }
             if (gUt) gu += gUt[j];
-            if (lsq) gsc += (double)gu * qsnn_io_lsq_dq(io, q, j, pre);
-            const float gp = clip && qsnn_io_clipped(io, q, j, pre) ? 0.0f : gu; /* dL/d(U[t] before Q) */
+            const float gp = qsnn_io_qback(io, q, j, pre, gu, pg ? &gq0 : NULL, pg ? &gq1 : NULL); /* dL/d(U[t] before Q) */
             if (gs == 0) gcur[j] += gp;
             else gcur[(size_t)t * gs + j] = gp;
             const float gat = ca[j] - b * gs_sg; /* dL/da[t]: later steps and θ[t] in S[t] */
@@ -122,7 +120,8 @@ static void alif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
     if (pg) {
         pg->beta += gb;
         pg->theta += gth;
-        pg->scale += gsc;
+        pg->qp[0] += gq0;
+        pg->qp[1] += gq1;
     }
 }
 

@@ -10,8 +10,8 @@
  * (U is stored, so the spike and the next reset read a grid value). Initial E = N = U = 0.
  * I[t] cancels in U[t]; it reaches U[t+1] as (α - β)·I[t], so the kernel is alpha-shaped (rises, then
  * decays) only for α > β. That is not enforced (model.alpha, model.beta are the user's).
- * States: U (0), E (1), N (2). Parameters β, θ, α. LSQ: every quantized state adds its dÛ/ds term
- * (the grids share the layer's step s). Per-neuron α_j, β_j, θ_j and grid gains g_j: io->pn, io->qgain (every
+ * States: U (0), E (1), N (2). Parameters β, θ, α. Learned grids: every quantized state adds its terms
+ * (the grids share the layer's learned values). Per-neuron α_j, β_j, θ_j and grid gains g_j: io->pn, io->qgain (every
  * quantized state of element j is g_j·Q(x/g_j)); their gradients go to io->gpn where given. */
 #include <math.h>
 #include "neurons/model_kernel.h"
@@ -77,7 +77,6 @@ static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
     const int reset = p->reset, sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
     const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     const qsnn_state_quant *qu = qsnn_io_q(io, 0), *qe = qsnn_io_q(io, 1), *qn = qsnn_io_q(io, 2);
-    const int lu = pg && qsnn_q_is_lsq(qu), le = pg && qsnn_q_is_lsq(qe), ln = pg && qsnn_q_is_lsq(qn);
     const size_t us = io->u_stride, pl = io->plane, gs = io->gi_stride;
     float *gcur = io->gcur;
     float cu[QSNN_NEURON_BLOCK], ce[QSNN_NEURON_BLOCK], cn[QSNN_NEURON_BLOCK]; /* dL/dstate[t] from t+1 */
@@ -86,7 +85,8 @@ static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
     qsnn_carry_load(io, 2, cn);
     if (gs == 0 && io->t1 == io->T)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
-    double ga = 0.0, gb = 0.0, gth = 0.0, gsc = 0.0;
+    double ga = 0.0, gb = 0.0, gth = 0.0, gq0 = 0.0, gq1 = 0.0;
+    double *g0 = pg ? &gq0 : NULL, *g1 = pg ? &gq1 : NULL;
     for (int t = io->t1 - 1; t >= io->t0; t--) {
         const float *Ut = io->U + (size_t)t * us, *Up = io->U + (t ? (size_t)(t - 1) * us : 0);
         const float *in = io->cur + (size_t)t * io->i_stride;
@@ -105,13 +105,9 @@ static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
                 gu += gs_sg;
             }
             if (gUt) gu += gUt[j];
-            if (lu) gsc += (double)gu * qsnn_io_lsq_dq(io, qu, j, usum);
-            const float gsum = qsnn_io_clipped(io, qu, j, usum) ? 0.0f : gu;
-            float ge = ce[j] + gsum, gn = cn[j] + gsum;
-            if (le) gsc += (double)ge * qsnn_io_lsq_dq(io, qe, j, e);
-            if (ln) gsc += (double)gn * qsnn_io_lsq_dq(io, qn, j, nn);
-            if (qsnn_io_clipped(io, qe, j, e)) ge = 0.0f;
-            if (qsnn_io_clipped(io, qn, j, nn)) gn = 0.0f;
+            const float gsum = qsnn_io_qback(io, qu, j, usum, gu, g0, g1);
+            const float ge = qsnn_io_qback(io, qe, j, e, ce[j] + gsum, g0, g1);
+            const float gn = qsnn_io_qback(io, qn, j, nn, cn[j] + gsum, g0, g1);
             const float gi = ge - gn;
             if (gs == 0) gcur[j] += gi;
             else gcur[(size_t)t * gs + j] = gi;
@@ -151,7 +147,8 @@ static void alpha_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io
         pg->alpha += ga;
         pg->beta += gb;
         pg->theta += gth;
-        pg->scale += gsc;
+        pg->qp[0] += gq0;
+        pg->qp[1] += gq1;
     }
 }
 

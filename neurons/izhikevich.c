@@ -16,7 +16,7 @@
  * blend so that a hard spike gives exactly c. In soft mode R and S are the smooth spike (R[0] too,
  * from the initial v = c, like LIF). States v (0), u (1), both quantized on the layer's grid.
  * Parameter: θ only. Backward is the exact adjoint of these float updates (the surrogate stands in
- * for dS/dv, and for dR/dv[t-1] with reset_grad). LSQ: v's and u's dÛ/ds terms both go to pg->scale.
+ * for dS/dv, and for dR/dv[t-1] with reset_grad). Learned grids: v's and u's terms both go to pg->qp.
  * Per neuron: θ_j (io->pn; gradient to io->gpn where given) and the grid gain g_j of v and u (io->qgain). */
 #include <math.h>
 #include "neurons/model_kernel.h"
@@ -79,7 +79,7 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     const int sid = p->surrogate, soft = sid == QSNN_SURR_SOFT, n = io->n;
     const int rgrad = p->reset_grad && reset != QSNN_RESET_NONE;
     const qsnn_state_quant *qv = qsnn_io_q(io, 0), *qu = qsnn_io_q(io, 1);
-    const int lv = pg && qsnn_q_is_lsq(qv), lu = pg && qsnn_q_is_lsq(qu);
+    double gq0 = 0.0, gq1 = 0.0, *g0 = pg ? &gq0 : NULL, *g1 = pg ? &gq1 : NULL;
     const size_t us = io->u_stride, pl = io->plane, gs = io->gi_stride;
     float *gcur = io->gcur;
     float cv[QSNN_NEURON_BLOCK], cu[QSNN_NEURON_BLOCK]; /* dL/dv[t], dL/du[t] from step t+1 */
@@ -87,7 +87,7 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     qsnn_carry_load(io, 1, cu);
     if (gs == 0 && io->t1 == io->T)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
-    double gth = 0.0, gsc = 0.0;
+    double gth = 0.0;
     for (int t = io->t1 - 1; t >= io->t0; t--) {
         const float *Vt = io->U + (size_t)t * us, *Vp = io->U + (t ? (size_t)(t - 1) * us : 0);
         const float *in = io->cur + (size_t)t * io->i_stride;
@@ -106,14 +106,11 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
                 gv += gs_sg;
             }
             if (gUt) gv += gUt[j];
-            float gu2 = cu[j];
-            if (lu) gsc += (double)gu2 * qsnn_io_lsq_dq(io, qu, j, u2);
-            if (qsnn_io_clipped(io, qu, j, u2)) gu2 = 0.0f;
+            const float gu2 = qsnn_io_qback(io, qu, j, u2, cu[j], g0, g1);
             /* u2 = u0 + a (b v - u0) */
             gv += (gu2 * a) * b;
             float gu0 = gu2 * (1.0f - a);
-            if (lv) gsc += (double)gv * qsnn_io_lsq_dq(io, qv, j, m.v2);
-            const float gv2 = qsnn_io_clipped(io, qv, j, m.v2) ? 0.0f : gv;
+            const float gv2 = qsnn_io_qback(io, qv, j, m.v2, gv, g0, g1);
             /* v2 = v1 + 0.5 f(v1), f' = 0.08 v + 5, df/du0 = -1, df/dI = 1 */
             const float gv1 = gv2 * (1.0f + 0.5f * (0.08f * m.v1 + 5.0f));
             const float gv0 = gv1 * (1.0f + 0.5f * (0.08f * m.v0 + 5.0f));
@@ -136,7 +133,8 @@ static void izh_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     qsnn_carry_store(io, 1, cu);
     if (pg) {
         pg->theta += gth;
-        pg->scale += gsc;
+        pg->qp[0] += gq0;
+        pg->qp[1] += gq1;
     }
 }
 

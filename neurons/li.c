@@ -31,14 +31,14 @@ static double li_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io) 
 static void li_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
     const float beta = p->beta, *pb = io->pn[QSNN_PN_BETA];
     const qsnn_state_quant *q = qsnn_io_q(io, 0);
-    const int n = io->n, clip = q && q->ste_clip, lsq = pg && q && q->cfg.grid == QSNN_GRID_LSQ;
+    const int n = io->n;
     const size_t us = io->u_stride, gs = io->gi_stride;
     float *gcur = io->gcur;
     float cu[QSNN_NEURON_BLOCK]; /* dL/dU[t] from step t+1 */
     qsnn_carry_load(io, 0, cu);
     if (gs == 0 && io->t1 == io->T)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
-    double gb = 0.0, gsc = 0.0;
+    double gb = 0.0, gq0 = 0.0, gq1 = 0.0;
     for (int t = io->t1 - 1; t >= io->t0; t--) {
         const float *Up = io->U + (t ? (size_t)(t - 1) * us : 0);
         const float *in = io->cur + (size_t)t * io->i_stride;
@@ -51,8 +51,7 @@ static void li_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, q
             if (gUt) gu += gUt[j];
             const float bj = pb ? pb[j] : beta;
             const float pre = bj * up + in[j];
-            if (lsq) gsc += (double)gu * qsnn_io_lsq_dq(io, q, j, pre);
-            const float ga = clip && qsnn_io_clipped(io, q, j, pre) ? 0.0f : gu;
+            const float ga = qsnn_io_qback(io, q, j, pre, gu, pg ? &gq0 : NULL, pg ? &gq1 : NULL);
             if (gs == 0) gcur[j] += ga;
             else gcur[(size_t)t * gs + j] = ga;
             cu[j] = bj * ga;
@@ -62,7 +61,8 @@ static void li_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, q
     qsnn_carry_store(io, 0, cu);
     if (pg) {
         pg->beta += gb;
-        pg->scale += gsc;
+        pg->qp[0] += gq0;
+        pg->qp[1] += gq1;
     }
 }
 

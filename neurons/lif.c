@@ -93,7 +93,8 @@ static double lif_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io)
 static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_params *p, const qsnn_neuron_io *io,
                                                            qsnn_neuron_pgrad *pg, const int reset, const int sid,
                                                            const int clip, const int have_gs, const int have_gu,
-                                                           const int want_pg, const int summed, const int pern) {
+                                                           const int want_pg, const int summed, const int pern,
+                                                           const int lq) {
     const float k = p->slope;
     const float *pb = pern ? io->pn[QSNN_PN_BETA] : NULL, *pt = pern ? io->pn[QSNN_PN_THETA] : NULL;
     const float *gain = pern ? io->qgain : NULL;
@@ -108,7 +109,7 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
     qsnn_carry_load(io, 0, carry);
     if (summed && io->t1 == io->T)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
-    double gb = 0.0, gth = 0.0, gsc = 0.0;
+    double gb = 0.0, gth = 0.0, gsc = 0.0, gq1 = 0.0;
     const int lsq = want_pg && q && q->enabled && q->cfg.grid == QSNN_GRID_LSQ;
     const float s = lsq ? q->step : 1.0f, qn = lsq ? -(float)(q->n / 2) : 0.0f, qp = lsq ? (float)(q->n / 2 - 1) : 0.0f;
     for (int t = io->t1 - 1; t >= io->t0; t--) {
@@ -130,6 +131,9 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
             const float up = t ? Up[j] : 0.0f;
             const float r = reset == QSNN_RESET_NONE ? 0.0f : spike_fn(up - theta, soft, k);
             float ga = gu;
+            if (lq) /* a learned grid (qil, qn, cpq): its own estimator and learned-value gradients */
+                ga = qsnn_io_qback(io, q, j, integrate(reset, beta, theta, up, in[j], r), gu, want_pg ? &gsc : NULL,
+                                   want_pg ? &gq1 : NULL);
             if (clip) {
                 float a = integrate(reset, beta, theta, up, in[j], r);
                 if (gain) a = a / gain[j];
@@ -169,27 +173,28 @@ static inline __attribute__((always_inline)) void bwd_impl(const qsnn_neuron_par
     if (want_pg) {
         pg->beta += gb;
         pg->theta += gth;
-        pg->scale += gsc;
+        pg->qp[0] += gsc;
+        pg->qp[1] += gq1;
     }
 }
 
 static void lif_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
     const qsnn_state_quant *q = qsnn_io_q(io, 0);
-    const int clip = q && q->ste_clip;
+    const int lq = q && q->learned, clip = q && q->ste_clip && !lq;
     const float *gS = io->gS, *gU = io->gU;
     const size_t gs = io->gi_stride;
     const int pern = io->pn[QSNN_PN_BETA] || io->pn[QSNN_PN_THETA] || (q && io->qgain) ||
                      (pg && (io->gpn[QSNN_PN_BETA] || io->gpn[QSNN_PN_THETA]));
     const int fast = p->surrogate == QSNN_SURR_ARCTAN && p->reset == QSNN_RESET_SUBTRACT && !p->reset_grad && !clip &&
-                     gS && !gU && !pg;
+                     gS && !gU && !pg && !lq;
     if (fast && gs == 0 && !pern) /* the default network's hidden layer (static input) */
-        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1, 0);
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1, 0, 0);
     else if (fast && !pern)
-        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 0, 0);
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 0, 0, 0);
     else if (fast && gs == 0)
-        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1, 1);
+        bwd_impl(p, io, pg, QSNN_RESET_SUBTRACT, QSNN_SURR_ARCTAN, 0, 1, 0, 0, 1, 1, 0);
     else
-        bwd_impl(p, io, pg, p->reset, p->surrogate, clip, gS != NULL, gU != NULL, pg != NULL, gs == 0, pern);
+        bwd_impl(p, io, pg, p->reset, p->surrogate, clip, gS != NULL, gU != NULL, pg != NULL, gs == 0, pern, lq);
 }
 
 const qsnn_neuron_ops qsnn_neuron_lif = {

@@ -72,6 +72,29 @@ static inline float qsnn_io_lsq_dq(const qsnn_neuron_io *io, const qsnn_state_qu
     return g * qsnn_lsq_dq(q, x / g);
 }
 
+/* Backward of element j's state quantization, the one hook every model uses: g = dL/dx̂ at the quantized state,
+ * x the value before quantization; returns dL/dx and adds the grid's learned-value gradients to *gp0, *gp1
+ * (NULL: not wanted; the models pass &pg->qp sums only when the engine asks for parameter gradients).
+ *   uniform, centered, fixed_point: straight through (zero outside the range with ste_clip);
+ *   lsq: straight through as above, dÛ/ds into gp0;
+ *   qil, qn, cpq: their own estimators (qsnn_state_lq_back; ste_clip is not used), g·dx̂/dp into gp0, gp1.
+ * With a grid gain, x̂ = g_j·Q(x/g_j): dx̂/dx = Q'(x/g_j), dx̂/dp = g_j·dQ/dp(x/g_j). */
+static inline float qsnn_io_qback(const qsnn_neuron_io *io, const qsnn_state_quant *q, int j, float x, float g,
+                                  double *gp0, double *gp1) {
+    if (!q) return g;
+    if (q->learned) {
+        if (!io->qgain) return qsnn_state_lq_back(q, x, g, gp0, gp1);
+        const float gn = io->qgain[j];
+        double d0 = 0.0, d1 = 0.0;
+        const float r = qsnn_state_lq_back(q, x / gn, g, &d0, &d1);
+        if (gp0) *gp0 += (double)gn * d0;
+        if (gp1) *gp1 += (double)gn * d1;
+        return r;
+    }
+    if (gp0 && q->cfg.grid == QSNN_GRID_LSQ) *gp0 += (double)g * qsnn_io_lsq_dq(io, q, j, x);
+    return qsnn_io_clipped(io, q, j, x) ? 0.0f : g;
+}
+
 /* The state quantizer of state s, or NULL. */
 static inline const qsnn_state_quant *qsnn_io_q(const qsnn_neuron_io *io, int s) {
     const qsnn_state_quant *q = io->q[s];

@@ -38,7 +38,9 @@ typedef struct qsnn_neuron_params {
 /* Parameter gradients of one block, reduced by the engine in a fixed order. */
 typedef struct qsnn_neuron_pgrad {
     double beta, theta, alpha;
-    double scale; /* lsq state grids: Σ dL/dÛ · dÛ/ds (before the gradient scale) */
+    /* The state grid's learned values (qsnn_io_qback): lsq: Σ dL/dÛ · dÛ/ds in qp[0] (before LSQ's gradient
+     * scale); qil, qn, cpq: dL/dp[0], dL/dp[1] of qsnn_state_quant_cfg.p. */
+    double qp[2];
 } qsnn_neuron_pgrad;
 
 /* The engine hands models blocks of at most this many neurons (backward keeps per-neuron carries on the stack). */

@@ -7,7 +7,8 @@
  * quantized J. The U part is LIF itself: each step filters the input into J's row, then runs one step
  * of qsnn_neuron_lif with that row as its input current, so the two models share their arithmetic
  * (resets, soft mode, reset_grad, clipping, dL/dβ, dL/dθ, LSQ of U) bit for bit. Initial J = U = 0.
- * LSQ: J's grid shares the layer's step s, so J's dÛ/ds terms are added to pg->scale too.
+ * Learned grids (lsq, qil, qn, cpq): J's grid shares the layer's learned values, so J's terms are added to
+ * pg->qp too (qsnn_io_qback).
  * Per-neuron parameters (io->pn, io->qgain, io->gpn): α_j here, J's grid gain g_j; β_j, θ_j and U's gain
  * reach the LIF step through the copied io. */
 #include <math.h>
@@ -42,7 +43,7 @@ static double syn_forward(const qsnn_neuron_params *p, const qsnn_neuron_io *io)
 static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, qsnn_neuron_pgrad *pg) {
     const float alpha = p->alpha, *pa = io->pn[QSNN_PN_ALPHA];
     const qsnn_state_quant *qj = qsnn_io_q(io, 1);
-    const int n = io->n, clip = qj && qj->ste_clip, lsq = pg && qj && qj->cfg.grid == QSNN_GRID_LSQ;
+    const int n = io->n;
     const size_t us = io->u_stride, gs = io->gi_stride;
     const float *J = io->U + io->plane;
     float *gcur = io->gcur;
@@ -61,7 +62,7 @@ static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     }
     if (gs == 0 && io->t1 == io->T)
         for (int j = 0; j < n; j++) gcur[j] = 0.0f;
-    double ga = 0.0, gsc = 0.0;
+    double ga = 0.0, gq0 = 0.0, gq1 = 0.0;
     for (int t = io->t1 - 1; t >= io->t0; t--) {
         const float *Jt = J + (size_t)t * us, *Jp = J + (t ? (size_t)(t - 1) * us : 0);
         const float *in = io->cur + (size_t)t * io->i_stride;
@@ -73,9 +74,7 @@ static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
         for (int j = 0; j < n; j++) {
             const float jp = t ? Jp[j] : 0.0f, aj = pa ? pa[j] : alpha;
             const float x = aj * jp + in[j]; /* J[t] before quantization */
-            float g = cj[j] + gju[j];
-            if (lsq) gsc += (double)g * qsnn_io_lsq_dq(io, qj, j, x);
-            if (clip && qsnn_io_clipped(io, qj, j, x)) g = 0.0f;
+            const float g = qsnn_io_qback(io, qj, j, x, cj[j] + gju[j], pg ? &gq0 : NULL, pg ? &gq1 : NULL);
             if (gs == 0) gcur[j] += g;
             else gcur[(size_t)t * gs + j] = g;
             cj[j] = aj * g;
@@ -85,7 +84,8 @@ static void syn_backward(const qsnn_neuron_params *p, const qsnn_neuron_io *io, 
     qsnn_carry_store(io, 1, cj);
     if (pg) {
         pg->alpha += ga;
-        pg->scale += gsc;
+        pg->qp[0] += gq0;
+        pg->qp[1] += gq1;
     }
 }
 

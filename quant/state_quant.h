@@ -26,9 +26,30 @@ typedef enum {
     QSNN_GRID_ZERO_CENTERED = 2,
     QSNN_GRID_FIXED_POINT = 3,
     QSNN_GRID_THRESHOLD_REST = 4,
-    QSNN_GRID_LSQ = 5
+    QSNN_GRID_LSQ = 5,
+    QSNN_GRID_QIL = 6,
+    QSNN_GRID_QN = 7,
+    QSNN_GRID_CPQ = 8
 } qsnn_grid;
-#define QSNN_GRID_COUNT 6
+#define QSNN_GRID_COUNT 9
+
+/* Learned state grids (qil, qn, cpq; specs/quantizers.md §4-6 applied to states, docs/neurons.md): two learned
+ * scalars per layer, p[0] and p[1], on the normalised state v = x/θ (θ = the θ the table is built for);
+ * qD = 2^(b-1) - 1, b >= 2.
+ * qil (c = p[0], d = p[1], γ = 1): t(v) = 0 for |v| < c-d, sign(v) for |v| > c+d, else
+ *   sign(v)(|v| - (c-d))/(2d); code = round(t·qD) (ties to the lower code); x̂ = θ·κ·code, κ = (c+d)/qD.
+ *   Levels θκk, k in [-qD, qD]. Used with d >= 1e-3 and c >= 0.
+ * qn (α = p[0], β = p[1]): unit steps at b_i = i - qD - 1/2, i = 1..2^b - 2 (midpoints between the integer
+ *   levels: states do not exist when the grid is made, so there is no k-means of the values as for weights);
+ *   hard: x̂ = θα(#{i: βv - b_i > 0} - qD); in a training pass the soft staircase
+ *   x̂ = θα(Σ_i σ(clamp(T(βv - b_i), ±10)) - qD), T = qsnn_qn_temperature(lq, epoch). Used with α, β >= 1e-6.
+ * cpq (α = p[0], σ = p[1]): grid θαk, k in [-2^(b-1), 2^(b-1)-1]; the nearest kept point (ties to the lower);
+ *   in a training pass DropBits removes points of bit level m >= 3 (m(k) = b - trailing zeros of k, m(0) = 1)
+ *   with probability lq.cpq_drop·2^(m-b), from qsnn_lq_uniform(pass.seed, 0x5747E5, k). Used with
+ *   α >= 1e-4, σ >= 1e-3·α.
+ * QIL and QN tables keep explicit cut points (the smallest float that reaches each level, found by bisection
+ * against the scalar reference qsnn_state_lq_ref), because their cuts are not midpoints between levels. */
+static inline int qsnn_grid_learned(qsnn_grid g) { return g == QSNN_GRID_QIL || g == QSNN_GRID_QN || g == QSNN_GRID_CPQ; }
 
 #define QSNN_STATE_MAX_BITS 16
 #define QSNN_STATE_CUT_LEVELS 16
@@ -41,6 +62,7 @@ typedef struct qsnn_state_quant_cfg {
     double multiplier; /* r for centered grids; 0 = the default for the bit width */
     int ste_clip;      /* 1: zero gradient outside [U_min, U_max] */
     double scale;      /* lsq grid: the step s (set per layer by the network; 0 = the initial value) */
+    double p[2];       /* qil, qn, cpq: the two learned values (set per layer by the network; both 0 = initial) */
     qsnn_lq_opts lq;   /* QN / CPQ options (quant.qn.*, quant.cpq.*) */
     qsnn_lq_pass pass; /* set by the network before each forward; zero = inference */
 } qsnn_state_quant_cfg;
@@ -61,6 +83,16 @@ typedef struct qsnn_state_quant {
      * number of cuts <= u: a branch-free count that vectorizes without table gathers. */
     int n_cuts;        /* n - 1, or 0 for larger grids */
     float cuts[QSNN_STATE_CUT_LEVELS - 1];
+    /* Learned grids (qil, qn, cpq). */
+    int learned;       /* 1 for these grids */
+    int cut_search;    /* qil, qn: the level of u is the number of xcuts <= u (explicit cuts, any n) */
+    int soft;          /* qn in a training pass: apply gives the soft staircase, not a level */
+    int cap;           /* allocated entries of levels, xcuts, codes, kept */
+    float *xcuts;      /* n - 1 cuts (cut_search) */
+    int *codes;        /* the integer code k of each level (level = θ·step·k) */
+    unsigned char *kept; /* cpq: kept[k + 2^(b-1)] = 1 when grid point k is in this pass's table */
+    double lp[2];      /* the learned values in effect (after the clamps) */
+    double qn_t;       /* qn: the temperature of this pass */
     qsnn_state_quant_cfg cfg;
 } qsnn_state_quant;
 
@@ -73,6 +105,26 @@ double qsnn_grid_default_multiplier(int bits);
 int qsnn_fixed_point_step_exp(const qsnn_state_quant_cfg *cfg, double theta);
 /* lsq grids: the initial step θ(1 + upper_limit)/(2^(b-1) - 1). */
 double qsnn_lsq_state_init(const qsnn_state_quant_cfg *cfg, double theta);
+
+/* Learned grids: the initial p[0], p[1] (they do not depend on θ: both are in units of θ). */
+void qsnn_state_lq_init(const qsnn_state_quant_cfg *cfg, double p[2]);
+/* The values a table uses for cfg->p: the initial ones when both are 0, then clamped (see above). */
+void qsnn_state_lq_params(const qsnn_state_quant_cfg *cfg, double p[2]);
+/* Names of the two learned values as network parameters ("state_center", ...), NULL for other grids. */
+const char *qsnn_state_lq_name(qsnn_grid g, int i);
+/* cpq: whether grid point k survives DropBits in cfg's pass (always in inference). */
+int qsnn_cpq_kept(const qsnn_state_quant_cfg *cfg, int k);
+/* Scalar reference of the hard learned quantizers (the formulas above, in double precision; cpq: the nearest
+ * of the kept levels below and above x, found from x/(θα) without the table), for threshold theta; NaN
+ * propagates. The table gives exactly this for every float. */
+float qsnn_state_lq_ref(const qsnn_state_quant_cfg *cfg, float theta, float x);
+/* qn's soft staircase at v = x/θ, with its derivatives dy/dx, dy/dα, dy/dβ (any may be NULL). */
+double qsnn_qn_soft(const qsnn_state_quant *q, double x, double *dx, double *da, double *db);
+/* Backward of a learned grid at the pre-quantization value x (table units): returns g·dx̂/dx and adds
+ * g·dx̂/dp[0], g·dx̂/dp[1] to *gp0, *gp1 (either may be NULL). */
+float qsnn_state_lq_back(const qsnn_state_quant *q, float x, float g, double *gp0, double *gp1);
+/* Non-uniform tables with explicit cuts or the soft qn staircase (the slow path of qsnn_state_quant_apply). */
+float qsnn_state_quant_xapply(const qsnn_state_quant *q, float u);
 
 /* Checks a configuration; message names the offending field. */
 qsnn_status qsnn_state_quant_check(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg);
@@ -98,7 +150,7 @@ static inline float qsnn_state_quant_ref(const qsnn_state_quant *q, float u) {
 /* Fast path: for uniform grids the bracket comes from arithmetic (corrected by one step where
  * rounding put it off), so the result equals the reference bit for bit. */
 static inline float qsnn_state_quant_apply(const qsnn_state_quant *q, float u) {
-    if (!q->uniform) return qsnn_state_quant_ref(q, u);
+    if (!q->uniform) return q->cut_search || q->soft ? qsnn_state_quant_xapply(q, u) : qsnn_state_quant_ref(q, u);
     const float *lv = q->levels;
     if (!(u > lv[0])) return u != u ? u : lv[0];
     if (u >= lv[q->n - 1]) return lv[q->n - 1];

@@ -1,7 +1,8 @@
 /* Vectorized membrane quantization. Grids of up to 16 levels (any kind): the level index is the
  * number of decision cuts at or below u (qsnn_state_quant.cuts), the level comes from two in-register
  * permutes — no memory gathers. Larger uniform grids: the scalar fast path (arithmetic bracket,
- * one-step correction, nearest level with ties to the lower) on 8 lanes with AVX2 gathers. */
+ * one-step correction, nearest level with ties to the lower) on 8 lanes with AVX2 gathers. The soft qn staircase
+ * (training passes) and larger tables with explicit cuts take the scalar path. */
 #include "quant/state_quant.h"
 
 #if defined(__AVX2__)
@@ -70,7 +71,7 @@ static void apply_cuts_avx2(const qsnn_state_quant *q, const float *in, float *o
 
 void qsnn_state_quant_apply_n(const qsnn_state_quant *q, const float *in, float *out, int n) {
 #if defined(__AVX2__)
-    if (q->n_cuts > 0) {
+    if (q->n_cuts > 0 && !q->soft) { /* explicit cuts of qil/qn count the same way */
         apply_cuts_avx2(q, in, out, n);
         return;
     }

@@ -476,8 +476,9 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
     if (!ws->train) return qsnn_fail(net->ctx, QSNN_ERR_ARG, "backward: workspace was created for inference");
     if (!ws->kept) return qsnn_fail(net->ctx, QSNN_ERR_ARG, "backward: the last forward was qsnn_forward_infer");
     const int T = ws->T, B = ws->B;
-    int learn_lsq = 0;
-    for (int l = 0; l < net->n_layers; l++) learn_lsq |= qsnn_layer_lsq_state(&net->layer[l]);
+    int learn_lsq = 0; /* learned state grids: lsq, qil, qn, cpq */
+    for (int l = 0; l < net->n_layers; l++)
+        learn_lsq |= qsnn_layer_lsq_state(&net->layer[l]) || qsnn_layer_lq_state(&net->layer[l]);
     const int learn = net->cfg.learn_beta || net->cfg.learn_theta || net->cfg.learn_alpha || learn_lsq;
     for (int l = net->n_layers - 1; l >= 0; l--) {
         qsnn_layer *L = &net->layer[l];
@@ -491,7 +492,8 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
         const long nb = (long)n_blocks(n);
         const int ns = L->ops->n_states;
         if (learn) {
-            for (long k = 0; k < nb; k++) ws->pg[k].beta = ws->pg[k].theta = ws->pg[k].alpha = ws->pg[k].scale = 0.0;
+            for (long k = 0; k < nb; k++)
+                ws->pg[k].beta = ws->pg[k].theta = ws->pg[k].alpha = ws->pg[k].qp[0] = ws->pg[k].qp[1] = 0.0;
             if (ws->pn_blk) per_neuron_grad_zero(L, ws, nb);
         }
         const int steps = L->rec ? T : 1;
@@ -513,15 +515,20 @@ qsnn_status qsnn_backward(qsnn_net *net, qsnn_workspace *ws, const float *gS_out
             if (L->rec && s > 0) recurrent_back(L, b->gcur + (size_t)s * n, B, b->gS + (size_t)(s - 1) * n);
         }
         if (learn) { /* fixed-order reduction: the same sum for any thread count */
-            double gb = 0.0, gt = 0.0, ga = 0.0, gsc = 0.0;
+            double gb = 0.0, gt = 0.0, ga = 0.0, gsc = 0.0, gq1 = 0.0;
             for (long k = 0; k < nb; k++)
-                gb += ws->pg[k].beta, gt += ws->pg[k].theta, ga += ws->pg[k].alpha, gsc += ws->pg[k].scale;
+                gb += ws->pg[k].beta, gt += ws->pg[k].theta, ga += ws->pg[k].alpha, gsc += ws->pg[k].qp[0],
+                    gq1 += ws->pg[k].qp[1];
             L->g_beta = (float)gb;
             L->g_theta = (float)gt;
             L->g_alpha = (float)ga;
             if (ws->pn_blk) per_neuron_grad_reduce(L, ws, n);
             if (qsnn_layer_lsq_state(L)) /* LSQ's gradient scale for states summed over T: 1/sqrt(N·T·Qp) */
                 L->g_state_scale = (float)(gsc / sqrt((double)L->out * T * (double)(L->sq.n / 2 - 1)));
+            if (qsnn_layer_lq_state(L)) { /* no LSQ-style gradient scale here: Adam normalises the step */
+                L->g_state_p[0] = (float)gsc;
+                L->g_state_p[1] = (float)gq1;
+            }
         }
         if (L->rec) {
             recurrent_weight_grad(L, b->gcur, b->S, T, B);

@@ -187,6 +187,12 @@ qsnn_status qsnn_int_net_create(qsnn_ctx *ctx, const qsnn_net *net, qsnn_int_net
     const char *why = NULL;
     if (!qsnn_net_plain_lif(&net->cfg, &why))
         return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "integer engine: %s", why);
+    const int ll = qsnn_net_learned_state_layer(&net->cfg);
+    if (ll >= 0)
+        return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
+                         "integer engine: quant.state.grid = %s is a learned state grid (layer %d); the integer engine "
+                         "takes uniform, centered, fixed_point and lsq grids",
+                         qsnn_grid_name(net->cfg.state_quant.grid), ll);
     qsnn_int_net *in = qsnn_calloc(ctx, 1, sizeof *in);
     if (!in) return QSNN_ERR_NOMEM;
     in->ctx = ctx;

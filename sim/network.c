@@ -263,10 +263,25 @@ qsnn_status qsnn_net_cfg_check(qsnn_ctx *ctx, const qsnn_net_cfg *cfg) {
     return QSNN_OK;
 }
 
+/* The initial learned values of a qil, qn or cpq state grid (qsnn_state_lq_init). */
+static void lq_state_init(qsnn_layer *L) {
+    if (!qsnn_layer_lq_state(L)) return;
+    double p[2];
+    qsnn_state_lq_init(&L->sq_cfg, p);
+    L->state_p[0] = (float)p[0], L->state_p[1] = (float)p[1];
+}
+
 static const qsnn_neuron_ops *layer_ops(const qsnn_net_cfg *cfg, int l) {
     const char *name = l == cfg->n_layers - 1 && cfg->output_neuron[0] ? cfg->output_neuron : cfg->neuron;
     if (l < cfg->n_specs && cfg->spec[l].neuron[0]) name = cfg->spec[l].neuron;
     return qsnn_neuron_find(name);
+}
+
+int qsnn_net_learned_state_layer(const qsnn_net_cfg *cfg) {
+    if (!qsnn_grid_learned(cfg->state_quant.grid)) return -1;
+    for (int l = 0; l < cfg->n_layers; l++)
+        if (qsnn_net_cfg_state_bits(cfg, l)) return l;
+    return -1;
 }
 
 int qsnn_net_plain_lif(const qsnn_net_cfg *cfg, const char **why) {
@@ -404,6 +419,7 @@ qsnn_status qsnn_net_create(qsnn_ctx *ctx, const qsnn_net_cfg *cfg, qsnn_net **o
             }
         }
         if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
+        lq_state_init(L);
         L->np = cfg->neuron_params;
         if (cfg->per_neuron) {
             static const unsigned flag[QSNN_PN_COUNT] = {QSNN_NP_BETA, QSNN_NP_THETA, QSNN_NP_ALPHA};
@@ -488,6 +504,7 @@ void qsnn_net_init(qsnn_net *net, uint64_t seed) {
         else if (L->rec == QSNN_REC_ONE_TO_ONE) /* 0: the layer starts as its feed-forward twin */
             for (int o = 0; o < L->out; o++) L->V[o] = 0.0f;
         if (qsnn_layer_lsq_state(L)) L->state_scale = (float)qsnn_lsq_state_init(&L->sq_cfg, L->theta);
+        lq_state_init(L);
         if (L->wq_learned) L->wq->init(&L->wq_cfg, L->W, L->w_rows, (int)(L->nw / L->w_rows), L->wq_learned);
     }
     qsnn_net_prepare(net);
@@ -598,7 +615,21 @@ qsnn_status qsnn_net_prepare(qsnn_net *net) {
                 return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.state_scale is %g", l, L->state_scale);
             L->sq_cfg.scale = L->state_scale > 1e-6f ? L->state_scale : 1e-6f; /* the optimizer may overshoot 0 */
         }
-        if (L->sq_cfg.bits && (!L->sq.enabled || L->sq.built_theta != L->theta ||
+        int lq_changed = 0;
+        if (qsnn_layer_lq_state(L)) {
+            for (int i = 0; i < 2; i++) {
+                if (!isfinite(L->state_p[i]))
+                    return qsnn_fail(ctx, QSNN_ERR_NUMERIC, "layer%d.%s is %g", l,
+                                     qsnn_state_lq_name(L->sq_cfg.grid, i), L->state_p[i]);
+                L->sq_cfg.p[i] = L->state_p[i]; /* clamped where the table is built (qsnn_state_lq_params) */
+            }
+            /* a new table for new values, and for every change of pass: QN switches between its soft (training)
+             * and hard form and anneals T by epoch; CPQ draws DropBits masks per training pass */
+            const qsnn_state_quant_cfg *b = &L->sq.cfg;
+            lq_changed = b->p[0] != L->sq_cfg.p[0] || b->p[1] != L->sq_cfg.p[1] ||
+                         b->pass.training != pass.training || b->pass.epoch != pass.epoch || b->pass.seed != pass.seed;
+        }
+        if (L->sq_cfg.bits && (!L->sq.enabled || L->sq.built_theta != L->theta || lq_changed ||
                                (qsnn_layer_lsq_state(L) && L->sq.step != (float)L->sq_cfg.scale))) {
             st = qsnn_state_quant_build(ctx, &L->sq_cfg, L->theta, &L->sq);
             if (st) return st;
@@ -653,6 +684,12 @@ int qsnn_net_params(qsnn_net *net, qsnn_param *list) {
             snprintf(p->name, sizeof p->name, "layer%d.state_scale", l);
             p->data = &L->state_scale, p->grad = &L->g_state_scale, p->n = 1, p->learnable = 1;
         }
+        if (qsnn_layer_lq_state(L))
+            for (int i = 0; i < 2; i++) {
+                p = &list[n++];
+                snprintf(p->name, sizeof p->name, "layer%d.%s", l, qsnn_state_lq_name(L->sq_cfg.grid, i));
+                p->data = &L->state_p[i], p->grad = &L->g_state_p[i], p->n = 1, p->learnable = 1;
+            }
         if (L->wq_learned) {
             const int ns = qsnn_weight_quant_nscales(&L->wq_cfg, L->w_rows);
             for (int k = 0; k < L->wq->n_learned; k++) {
@@ -674,6 +711,7 @@ void qsnn_net_zero_grad(qsnn_net *net) {
         memset(L->gW, 0, L->nw * sizeof(float));
         if (L->gb) memset(L->gb, 0, (size_t)L->w_rows * sizeof(float));
         L->g_beta = L->g_theta = L->g_alpha = L->g_state_scale = 0.0f;
+        L->g_state_p[0] = L->g_state_p[1] = 0.0f;
         for (int k = 0; k < QSNN_PN_COUNT; k++)
             if (L->g_pn[k]) memset(L->g_pn[k], 0, (size_t)L->out * sizeof(float));
         if (L->gV) memset(L->gV, 0, qsnn_layer_nv(L) * sizeof(float));

@@ -94,6 +94,9 @@ typedef struct qsnn_layer {
     qsnn_recurrence rec;
     float *V, *Vq, *gV, *v_scales;
     float state_scale, g_state_scale; /* the lsq state grid's learned step (unused by other grids) */
+    /* qil, qn, cpq state grids: the two learned values (qsnn_state_quant_cfg.p; "layerN.state_center", ...,
+     * qsnn_state_lq_name) and their gradients (unused by other grids) */
+    float state_p[2], g_state_p[2];
     float cur_step;      /* first layer with quant.current: the input current's step (0: not quantized) */
     int cur_kmax;        /* ... and its largest code */
     qsnn_neuron_params np; /* the parameters in effect for the current step (β clamped) */
@@ -163,6 +166,13 @@ qsnn_grid qsnn_net_cfg_state_grid(const qsnn_net_cfg *cfg, int l);
 /* Whether layer L's states use the learned-step (lsq) grid. */
 static inline int qsnn_layer_lsq_state(const qsnn_layer *L) {
     return L->sq_cfg.bits > 0 && L->sq_cfg.grid == QSNN_GRID_LSQ;
+}
+/* The first layer whose states use a learned grid with two values (qil, qn, cpq), or -1. The integer engine
+ * and PTQ (qsnn quantize) refuse such models: their tables change with the training pass and the learned values. */
+int qsnn_net_learned_state_layer(const qsnn_net_cfg *cfg);
+/* Whether layer L's states use a learned grid with two values (qil, qn, cpq). */
+static inline int qsnn_layer_lq_state(const qsnn_layer *L) {
+    return L->sq_cfg.bits > 0 && qsnn_grid_learned(L->sq_cfg.grid);
 }
 /* Fills sizes[] of the model.layers entries (conv: channels × pooled size) from their shapes; entries
  * whose shape is invalid get 0 (qsnn_net_cfg_check explains). */

@@ -1123,3 +1123,46 @@ Test(cli, qil_progressive_script_runs_the_chain_and_skips_finished_runs) {
     free(table[0]);
     free(table[1]);
 }
+
+/* Learned state grids: a tiny run per grid trains and evaluates as recorded; the integer engine and quantize
+ * refuse them with one line naming quant.state.grid (also quantize --grid with a learned grid). */
+Test(cli, learned_state_grids_train_evaluate_and_are_refused_where_unsupported) {
+    char data[512];
+    snprintf(data, sizeof data, "%s", tpath("data"));
+    cr_assert_eq(mkdir(data, 0777), 0);
+    write_idx_split(data, "train", 8, 0);
+    write_idx_split(data, "t10k", 4, 0);
+    for (const char *const *g = (const char *const[]){"qil", "qn", "cpq", NULL}; *g; g++) {
+        char out[64], model[600];
+        snprintf(out, sizeof out, "lq_%s", *g);
+        int rc = run("train --set model.hidden=[6] --set quant.state.grid=%s --set quant.state.bits=4 "
+                     "--set quant.weight.bits=4 --set data.steps=4 --set train.batch=4 --epochs 2 --no-progress "
+                     "--data '%s' --out '%s'",
+                     *g, data, tpath(out));
+        cr_assert_eq(rc, 0, "training with the %s grid failed: %s", *g, err_text);
+        snprintf(model, sizeof model, "%s/model.h5", tpath(out));
+        rc = run("eval '%s' --no-progress", model);
+        cr_assert_eq(rc, 0, "%s", err_text);
+        cr_expect(strstr(out_text, "matches the accuracy recorded") != NULL, "%s: %s", *g, out_text);
+        rc = run("eval '%s' --integer", model);
+        ASSERT_FAILS(rc, "integer evaluation of a learned state grid", "quant.state.grid", *g);
+        rc = run("quantize '%s' --out '%s' --calib 8", model, tpath("lqq.h5"));
+        ASSERT_FAILS(rc, "quantize of a learned state grid", "quant.state.grid", *g);
+        cr_expect(access(tpath("lqq.h5"), F_OK) != 0, "a quantized file was written");
+        /* NIR keeps the learned values in the LIF nodes' metadata: the imported model evaluates the same */
+        char nir[600], back[600], before[4096];
+        snprintf(nir, sizeof nir, "%s.nir", tpath(out));
+        snprintf(back, sizeof back, "%s_back.h5", tpath(out));
+        cr_assert_eq(run("eval '%s' --no-progress --data '%s'", model, data), 0, "%s", err_text);
+        snprintf(before, sizeof before, "%s", out_text);
+        cr_assert_eq(run("export '%s' --nir '%s'", model, nir), 0, "%s", err_text);
+        cr_assert_eq(run("import '%s' --out '%s' --set data.steps=4", nir, back), 0, "%s", err_text);
+        cr_assert_eq(run("eval '%s' --no-progress --data '%s'", back, data), 0, "%s", err_text);
+        const char *la = strstr(before, "loss "), *lb = strstr(out_text, "loss ");
+        cr_expect(la && lb && !strncmp(la, lb, 12), "%s: the NIR round trip changed the loss: %s / %s", *g, before,
+                  out_text);
+    }
+    const char *plain = train_tiny("plain", NULL);
+    const int rc = run("quantize '%s' --grid qn --out '%s' --calib 8", plain, tpath("lqq.h5"));
+    ASSERT_FAILS(rc, "quantize --grid qn", "--grid qn", "quant.state.grid");
+}

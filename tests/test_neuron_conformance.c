@@ -36,17 +36,19 @@ typedef struct mcfg {
     unsigned resets;    /* bit r: reset rule r keeps the float dynamics finite (the reset-rule check and the
                          * bit-exact guard check run every rule regardless) */
     int linear;         /* 1: scaling inputs and θ by 2^k scales every state by 2^k (alif with adapt_strength 0) */
+    float lq_h, lq_tol; /* learned grids' values (test 7): relative difference step and tolerance (0: fd_rel and
+                         * grad_ok's); Izhikevich's blow-up makes its differences in the grid's step noisy */
 } mcfg;
 
 static const mcfg model_table[] = {
     /* v in mV, θ is the spike peak, inputs ~10. The upswing is a near-singular blow-up (v gains ~70 mV
      * in one step), so differences need a smaller step (1e-2 is truncation-bound, 1e-4 rounding-bound);
      * without a reset v runs away to inf/NaN, as the model documents. */
-    {"izhikevich", 30.0f, 0.8f, 0.7f, 0.3f, 0.0f, 10.0f, 3e-3f, 3u, 0},
+    {"izhikevich", 30.0f, 0.8f, 0.7f, 0.3f, 0.0f, 10.0f, 3e-3f, 3u, 0, 3e-4f, 5e-2f},
     /* I reaches U as (α - β) I: excitatory only for α > β */
-    {"alpha", 1.0f, 0.6f, 0.9f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u, 1},
+    {"alpha", 1.0f, 0.6f, 0.9f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u, 1, 0.0f, 0.0f},
 };
-static const mcfg default_mcfg = {"(default)", 1.0f, 0.8f, 0.7f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u, 1};
+static const mcfg default_mcfg = {"(default)", 1.0f, 0.8f, 0.7f, 3.0f, -0.2f, 0.9f, 1e-2f, 7u, 1, 0.0f, 0.0f};
 
 static const mcfg *model_cfg(const char *name) {
     for (size_t i = 0; i < sizeof model_table / sizeof *model_table; i++)
@@ -123,10 +125,10 @@ static int pg_close(double a, double b) {
 
 static void expect_pg(const char *where, const char *what, const qsnn_neuron_pgrad *a, const qsnn_neuron_pgrad *b) {
     cr_expect(pg_close(a->beta, b->beta) && pg_close(a->theta, b->theta) && pg_close(a->alpha, b->alpha) &&
-                  pg_close(a->scale, b->scale),
+                  pg_close(a->qp[0], b->qp[0]),
               "%s: %s parameter gradients differ beyond summation order: beta %.17g vs %.17g, theta %.17g vs "
               "%.17g, alpha %.17g vs %.17g, scale %.17g vs %.17g",
-              where, what, a->beta, b->beta, a->theta, b->theta, a->alpha, b->alpha, a->scale, b->scale);
+              where, what, a->beta, b->beta, a->theta, b->theta, a->alpha, b->alpha, a->qp[0], b->qp[0]);
 }
 
 static const char *surr_label(qsnn_surrogate_id id) {
@@ -509,7 +511,7 @@ Test(neuron_conformance, step_ranges_blocks_and_inference_agree) {
                         int finite = 1;
                         for (int k = 0; k < gT * CN; k++) finite &= isfinite(whole.gcur[k]) != 0;
                         finite &= isfinite(whole.pg.beta) && isfinite(whole.pg.theta) && isfinite(whole.pg.alpha) &&
-                                  isfinite(whole.pg.scale);
+                                  isfinite(whole.pg.qp[0]);
                         cr_expect(finite, "%s: whole-range backward of a finite run left non-finite dL/dI or parameter "
                                   "gradients (a cell not written?)", where);
                     }
@@ -793,8 +795,8 @@ Test(neuron_conformance, per_neuron_arrays_equal_to_the_scalars_reproduce_the_sc
                     diff_cells(where, "forward: spikes", pe.S, sc.S, 1, 0, CT, CN, CN);
                     diff_cells(where, "backward: dL/dI", pe.gcur, sc.gcur, 1, 0, gT, CN, CN);
                     cr_expect(pe.count == sc.count, "%s: spike count %.9g, scalar call %.9g", where, pe.count, sc.count);
-                    cr_expect(pg_close(pe.pg.scale, sc.pg.scale), "%s: lsq step gradient %.17g, scalar call %.17g", where,
-                              pe.pg.scale, sc.pg.scale);
+                    cr_expect(pg_close(pe.pg.qp[0], sc.pg.qp[0]), "%s: lsq step gradient %.17g, scalar call %.17g", where,
+                              pe.pg.qp[0], sc.pg.qp[0]);
                     for (int i = 0; i < 3; i++) {
                         double sum = 0.0, mag = 0.0;
                         for (int j = 0; j < CN; j++) sum += gpn[i][j], mag += fabs(gpn[i][j]);
@@ -968,10 +970,10 @@ Test(neuron_conformance, per_neuron_elements_equal_one_neuron_scalar_calls) {
                                 cr_expect(pn_grad_close(gpn[i][j], pgrad_field(&pg1, i)),
                                           "%s: d%s %.9g, scalar call %.9g", w2s, param_name[i], gpn[i][j],
                                           pgrad_field(&pg1, i));
-                        scale += pg1.scale, scale_mag += fabs(pg1.scale);
+                        scale += pg1.qp[0], scale_mag += fabs(pg1.qp[0]);
                     }
-                    cr_expect(fabs(pe.pg.scale - scale) <= 1e-9 * scale_mag + 1e-300,
-                              "%s: lsq step gradient %.17g, sum of one-neuron calls %.17g", where, pe.pg.scale, scale);
+                    cr_expect(fabs(pe.pg.qp[0] - scale) <= 1e-9 * scale_mag + 1e-300,
+                              "%s: lsq step gradient %.17g, sum of one-neuron calls %.17g", where, pe.pg.qp[0], scale);
                 }
         qsnn_state_quant_free(ctx, &qu);
         qsnn_state_quant_free(ctx, &ql);
@@ -1046,7 +1048,7 @@ Test(neuron_conformance, per_neuron_grid_gains_scale_the_levels) {
                     io.gS = gS, io.gcur = gcur, io.gi_stride = CN;
                     qsnn_neuron_pgrad pg = {0};
                     ops->backward(&p, &io, &pg);
-                    int finite = isfinite(pg.scale) != 0;
+                    int finite = isfinite(pg.qp[0]) != 0;
                     for (int k = 0; k < CT * CN; k++) finite &= isfinite(gcur[k]) != 0;
                     cr_expect(finite, "%s: backward with gains left non-finite dL/dI", where);
                 }
@@ -1164,12 +1166,12 @@ Test(neuron_conformance, per_neuron_power_of_two_gains_equal_one_neuron_calls_on
                                     cr_expect(pn_grad_close(gpn[i][j], pgrad_field(&pg1, i)),
                                               "%s: d%s %.9g, scalar call %.9g", w2s, param_name[i], gpn[i][j],
                                               pgrad_field(&pg1, i));
-                            scale += (double)gains[j] * pg1.scale, scale_mag += fabs((double)gains[j] * pg1.scale);
+                            scale += (double)gains[j] * pg1.qp[0], scale_mag += fabs((double)gains[j] * pg1.qp[0]);
                         }
                         if (qcs[qi].grid == QSNN_GRID_LSQ)
-                            cr_expect(scale_mag > 0.0 && fabs(pe.pg.scale - scale) <= 1e-9 * scale_mag,
+                            cr_expect(scale_mag > 0.0 && fabs(pe.pg.qp[0] - scale) <= 1e-9 * scale_mag,
                                       "%s: lsq step gradient %.17g, Σ gain × one-neuron calls' %.17g", where,
-                                      pe.pg.scale, scale);
+                                      pe.pg.qp[0], scale);
                         checked++;
                     }
             for (int j = 0; j < CN; j++) qsnn_state_quant_free(ctx, &qg[j]);
@@ -1180,5 +1182,192 @@ Test(neuron_conformance, per_neuron_power_of_two_gains_equal_one_neuron_calls_on
                       "the spike path)", ops->name, scaled ? ", θ and inputs scaled" : "");
     }
     cr_expect(checked > 0, "no model ran the power-of-two gain check");
+    qsnn_ctx_destroy(&ctx);
+}
+
+/* ---- 7. learned state grids (qil, qn, cpq) ---------------------------------------------------------- */
+
+enum { LQ_VARIANTS = 5 };
+
+/* The learned grids as the network builds them: hard tables, QN's soft training form, CPQ's DropBits table. */
+static qsnn_state_quant_cfg lq_variant(int i, const char **name) {
+    qsnn_state_quant_cfg c = {.upper_limit = 0.2, .lq = qsnn_lq_opts_default()};
+    switch (i) {
+    case 0: c.bits = 4, c.grid = QSNN_GRID_QIL, c.p[0] = 0.6, c.p[1] = 0.5, *name = "4-bit qil"; break;
+    case 1: c.bits = 3, c.grid = QSNN_GRID_QN, *name = "3-bit qn, hard"; break;
+    case 2:
+        /* T = 2: steps soft enough for central differences at the models' step sizes */
+        c.bits = 3, c.grid = QSNN_GRID_QN, c.pass = (qsnn_lq_pass){.training = 1, .epoch = 0, .seed = 5};
+        c.lq.qn_t_base = 2.0;
+        *name = "3-bit qn, soft (training pass, T = 2)";
+        break;
+    case 3:
+        c.bits = 4, c.grid = QSNN_GRID_CPQ, c.lq.cpq_drop = 0.6, c.pass = (qsnn_lq_pass){.training = 1, .seed = 99};
+        *name = "4-bit cpq, DropBits";
+        break;
+    default: c.bits = 5, c.grid = QSNN_GRID_CPQ, *name = "5-bit cpq"; break;
+    }
+    return c;
+}
+
+/* Every model with every learned grid: finite forward; hard tables leave only levels in the quantized planes;
+ * step ranges with carries and neuron blocks reproduce the whole-range call bit for bit (states, spikes, dL/dI;
+ * the learned values' gradients up to summation order); the backward hook gives the same dL/dI whether the
+ * parameter gradients are wanted or not (LIF's fast paths must not skip a learned grid's estimator); the learned
+ * values receive finite, non-zero gradients. */
+Test(neuron_conformance, learned_state_grids_in_every_model) {
+    qsnn_ctx *ctx = test_ctx(1);
+    FOR_EACH_MODEL(ops) {
+        const mcfg *m = model_cfg(ops->name);
+        const int ns = ops->n_states;
+        float cur[CT * CN], w1[CT * CN], w2[CT * CN];
+        fill(w1, CT * CN, -1.0f, 1.0f, 5u);
+        fill(w2, CT * CN, -1.0f, 1.0f, 6u);
+        for (int g = 0; g < LQ_VARIANTS; g++) {
+            const char *gname;
+            const qsnn_state_quant_cfg qc = lq_variant(g, &gname);
+            qsnn_state_quant q;
+            memset(&q, 0, sizeof q);
+            cr_assert_eq(qsnn_state_quant_build(ctx, &qc, m->theta, &q), QSNN_OK, "%s", qsnn_last_error(ctx));
+            int got_qp = 0;
+            for (int v = 0; v < N_VARIANTS; v++)
+                for (int st = 0; st < 2; st++) {
+                    if (!((m->resets >> variants[v].reset) & 1u)) continue;
+                    ccase c = {.ops = ops, .q = &q, .is = st ? 0 : CN, .cur = cur, .w1 = w1, .w2 = w2, .full = 1};
+                    c.p = variant_params(m, v);
+                    fill(cur, CT * CN, m->in_lo, 1.5f * m->in_hi, 140u + (uint64_t)v);
+                    char where[200];
+                    snprintf(where, sizeof where, "%s (%s, reset %s%s, %s, %s input)", ops->name,
+                             surr_label(c.p.surrogate), qsnn_reset_name(c.p.reset), c.p.reset_grad ? ", reset_grad" : "",
+                             gname, st ? "static" : "per-step");
+                    const int gT = st ? 1 : CT;
+                    const size_t plane = (size_t)CT * CN;
+                    static outs whole, steps, blocks, a, b;
+                    outs_init(&whole), outs_init(&steps), outs_init(&blocks), outs_init(&a), outs_init(&b);
+                    int every[CT + 1];
+                    for (int t = 0; t <= CT; t++) every[t] = t;
+                    fwd_ranges(&c, &whole, (const int[]){0, CT}, 1, 0, CN);
+                    fwd_ranges(&c, &steps, every, CT, 0, CN);
+                    fwd_ranges(&c, &blocks, (const int[]){0, CT}, 1, 0, CN1);
+                    fwd_ranges(&c, &blocks, (const int[]){0, CT}, 1, CN1, CN - CN1);
+                    int bad = 0, off = 0;
+                    for (int s = 0; s < ns; s++)
+                        for (size_t k = 0; k < plane; k++) {
+                            const float u = whole.U[s * plane + k];
+                            bad += !isfinite(u);
+                            if (!q.soft && ((ops->quantized >> s) & 1u) && qsnn_state_level_index(&q, u) < 0 && off++ < 3)
+                                cr_expect(0, "%s: state %d (%s) at step %zu neuron %zu is %.9g, not a level", where, s,
+                                          ops->state_names[s], k / CN, k % CN, u);
+                        }
+                    cr_expect(bad == 0, "%s: %d state values not finite", where, bad);
+                    diff_cells(where, "forward step by step: states", steps.U, whole.U, ns, plane, CT, CN, CN);
+                    diff_cells(where, "forward step by step: spikes", steps.S, whole.S, 1, 0, CT, CN, CN);
+                    diff_cells(where, "forward in two blocks: states", blocks.U, whole.U, ns, plane, CT, CN, CN);
+                    bwd_ranges(&c, &whole, &whole, (const int[]){0, CT}, 1, 0, CN);
+                    bwd_ranges(&c, &whole, &steps, every, CT, 0, CN);
+                    bwd_ranges(&c, &whole, &blocks, (const int[]){0, CT}, 1, 0, CN1);
+                    bwd_ranges(&c, &whole, &blocks, (const int[]){0, CT}, 1, CN1, CN - CN1);
+                    diff_cells(where, "backward step by step with carry: dL/dI", steps.gcur, whole.gcur, 1, 0, gT, CN, CN);
+                    diff_cells(where, "backward in two blocks: dL/dI", blocks.gcur, whole.gcur, 1, 0, gT, CN, CN);
+                    expect_pg(where, "step by step", &steps.pg, &whole.pg);
+                    expect_pg(where, "two blocks", &blocks.pg, &whole.pg);
+                    int finite = isfinite(whole.pg.qp[0]) && isfinite(whole.pg.qp[1]);
+                    for (int k = 0; k < gT * CN; k++) finite &= isfinite(whole.gcur[k]) != 0;
+                    cr_expect(finite, "%s: non-finite dL/dI or learned-value gradients (%g, %g)", where, whole.pg.qp[0],
+                              whole.pg.qp[1]);
+                    got_qp += whole.pg.qp[0] != 0.0 && whole.pg.qp[1] != 0.0;
+                    /* dL/dS only: with parameter gradients (generic path) and without (LIF's fast paths) */
+                    qsnn_neuron_io io = make_io(ops, &q, CT, CN, 0, CN, cur, c.is, whole.U, whole.S);
+                    io.gS = w1, io.gcur = a.gcur, io.gi_stride = c.is;
+                    ops->backward(&c.p, &io, NULL);
+                    io.gcur = b.gcur;
+                    ops->backward(&c.p, &io, &b.pg);
+                    diff_cells(where, "dL/dI without and with parameter gradients", a.gcur, b.gcur, 1, 0, gT, CN, CN);
+                }
+            cr_expect(got_qp > 0, "%s, %s: the learned values never received a gradient", ops->name, gname);
+            qsnn_state_quant_free(ctx, &q);
+        }
+    }
+    qsnn_ctx_destroy(&ctx);
+}
+
+/* L = Σ w1 S + w2 U (state 0) with state quantizer q. */
+static double fd_loss_q(const qsnn_neuron_ops *ops, const qsnn_neuron_params *p, const qsnn_state_quant *q,
+                        const float *cur, size_t is, const float *w1, const float *w2) {
+    float U[NS * FT * FN], S[FT * FN];
+    qsnn_neuron_io io = make_io(ops, q, FT, FN, 0, FN, cur, is, U, S);
+    ops->forward(p, &io);
+    double L = 0.0;
+    for (int k = 0; k < FT * FN; k++) L += (double)w1[k] * S[k] + (double)w2[k] * U[k];
+    return L;
+}
+
+/* QN's soft training form is smooth: the models' adjoints through it (dL/dI, dL/dα, dL/dβ of the grid) against
+ * central differences, as test 1 does for float states. */
+Test(neuron_conformance, qn_soft_states_gradients_match_finite_differences) {
+    qsnn_ctx *ctx = test_ctx(1);
+    FOR_EACH_MODEL(ops) {
+        const mcfg *m = model_cfg(ops->name);
+        const char *gname;
+        const qsnn_state_quant_cfg qc = lq_variant(2, &gname);
+        qsnn_state_quant q;
+        memset(&q, 0, sizeof q);
+        cr_assert_eq(qsnn_state_quant_build(ctx, &qc, m->theta, &q), QSNN_OK, "%s", qsnn_last_error(ctx));
+        cr_assert(q.soft);
+        for (int r = 0; r < 3; r++)
+            for (int st = 0; st < 2; st++) {
+                if (!((m->resets >> r) & 1u)) continue;
+                qsnn_neuron_params p = base_params(m);
+                p.surrogate = QSNN_SURR_SOFT, p.slope = m->soft_slope, p.reset = (qsnn_reset)r, p.reset_grad = 1;
+                const size_t is = st ? 0 : FN;
+                const int ncur = st ? FN : FT * FN;
+                float cur[FT * FN], w1[FT * FN], w2[FT * FN], U[NS * FT * FN], S[FT * FN], gcur[FT * FN];
+                fill(cur, ncur, m->in_lo, m->in_hi, 17u + 7u * r + 3u * st);
+                fill(w1, FT * FN, -1.0f, 1.0f, 103u + r);
+                fill(w2, FT * FN, -1.0f, 1.0f, 204u + r);
+                char where[160];
+                snprintf(where, sizeof where, "%s (soft, reset %s, reset_grad, %s input, %s)", ops->name,
+                         qsnn_reset_name(p.reset), st ? "static" : "per-step", gname);
+                qsnn_neuron_io io = make_io(ops, &q, FT, FN, 0, FN, cur, is, U, S);
+                ops->forward(&p, &io);
+                io.gS = w1, io.gU = w2, io.gcur = gcur, io.gi_stride = is;
+                qsnn_neuron_pgrad pg = {0};
+                ops->backward(&p, &io, &pg);
+                int bad = 0;
+                for (int k = 0; k < ncur; k++) {
+                    float c2[FT * FN];
+                    memcpy(c2, cur, sizeof c2);
+                    const float h = m->fd_rel * fmaxf(fabsf(cur[k]), fabsf(m->in_hi));
+                    const float xp = cur[k] + h, xm = cur[k] - h;
+                    c2[k] = xp;
+                    const double Lp = fd_loss_q(ops, &p, &q, c2, is, w1, w2);
+                    c2[k] = xm;
+                    const double Lm = fd_loss_q(ops, &p, &q, c2, is, w1, w2);
+                    const double fd = (Lp - Lm) / ((double)xp - (double)xm);
+                    if (!grad_ok(gcur[k], fd) && bad++ < 3)
+                        cr_expect(0, "%s: dL/dI at step %d neuron %d: adjoint %.7g, central difference %.7g", where,
+                                  st ? -1 : k / FN, k % FN, gcur[k], fd);
+                }
+                for (int i = 0; i < 2; i++) { /* the grid's α and β, as the layer's float parameters */
+                    const double v = q.lp[i], h = (m->lq_h > 0.0f ? m->lq_h : m->fd_rel) * fabs(v);
+                    double L[2], x[2];
+                    for (int sgn = 0; sgn < 2; sgn++) {
+                        qsnn_state_quant_cfg c2 = qc;
+                        c2.p[0] = q.lp[0], c2.p[1] = q.lp[1];
+                        c2.p[i] = x[sgn] = (double)(float)(v + (sgn ? -h : h));
+                        qsnn_state_quant q2;
+                        memset(&q2, 0, sizeof q2);
+                        cr_assert_eq(qsnn_state_quant_build(ctx, &c2, m->theta, &q2), QSNN_OK);
+                        L[sgn] = fd_loss_q(ops, &p, &q2, cur, is, w1, w2);
+                        qsnn_state_quant_free(ctx, &q2);
+                    }
+                    const double fd = (L[0] - L[1]) / (x[0] - x[1]);
+                    const int ok = m->lq_tol > 0.0f ? fabs(pg.qp[i] - fd) <= m->lq_tol * fabs(fd) : grad_ok(pg.qp[i], fd);
+                    cr_expect(ok, "%s: dL/d%s: adjoint %.7g, central difference %.7g", where,
+                              i ? "beta" : "alpha", pg.qp[i], fd);
+                }
+            }
+        qsnn_state_quant_free(ctx, &q);
+    }
     qsnn_ctx_destroy(&ctx);
 }

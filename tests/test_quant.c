@@ -11,7 +11,7 @@
 #include "test_util.h"
 
 static qsnn_state_quant build(qsnn_ctx *ctx, int bits, qsnn_grid grid) {
-    qsnn_state_quant_cfg cfg = {.bits = bits, .grid = grid, .upper_limit = 0.2};
+    qsnn_state_quant_cfg cfg = {.bits = bits, .grid = grid, .upper_limit = 0.2, .lq = qsnn_lq_opts_default()};
     qsnn_state_quant q;
     memset(&q, 0, sizeof q);
     cr_assert_eq(qsnn_state_quant_build(ctx, &cfg, 1.0f, &q), QSNN_OK, "%s", qsnn_last_error(ctx));
@@ -19,6 +19,11 @@ static qsnn_state_quant build(qsnn_ctx *ctx, int bits, qsnn_grid grid) {
 }
 
 static int same(float a, float b) { return a == b || (isnan(a) && isnan(b)); }
+
+/* The scalar reference of a table: nearest level, or the learned grid's formula (qsnn_state_lq_ref). */
+static float ref_of(const qsnn_state_quant *q, float u) {
+    return q->learned ? qsnn_state_lq_ref(&q->cfg, q->built_theta, u) : qsnn_state_quant_ref(q, u);
+}
 
 static void expect_levels(const qsnn_state_quant *q, const double *want, int n, double tol) {
     cr_assert_eq(q->n, n);
@@ -94,15 +99,15 @@ Test(state_grid, fast_path_equals_reference_bit_for_bit) {
                     if (i % 12 == 4) u = nextafterf(u, INFINITY); /* the floats next to a midpoint */
                     if (i % 12 == 8) u = nextafterf(u, -INFINITY);
                 }
-                const float a = qsnn_state_quant_apply(&q, u), b = qsnn_state_quant_ref(&q, u);
+                const float a = qsnn_state_quant_apply(&q, u), b = ref_of(&q, u);
                 if (!same(a, b)) cr_assert_fail("bits %d grid %d: u = %.9g gives %.9g, reference %.9g", bits, g, u, a, b);
                 batch_in[i % 37] = u;
                 if (i % 37 == 36) { /* the vectorized version on 37 values (a tail included) */
                     qsnn_state_quant_apply_n(&q, batch_in, batch_out, 37);
                     for (int m = 0; m < 37; m++)
-                        if (!same(batch_out[m], qsnn_state_quant_ref(&q, batch_in[m])))
+                        if (!same(batch_out[m], ref_of(&q, batch_in[m])))
                             cr_assert_fail("bits %d grid %d: vector path gives %.9g for %.9g, reference %.9g", bits,
-                                           g, batch_out[m], batch_in[m], qsnn_state_quant_ref(&q, batch_in[m]));
+                                           g, batch_out[m], batch_in[m], ref_of(&q, batch_in[m]));
                 }
                 if (!isnan(u) && qsnn_state_level_index(&q, a) < 0) cr_assert_fail("bits %d: %.9g is not a level", bits, a);
             }
@@ -322,7 +327,7 @@ Test(state_grid, lsq_step_gradient_follows_the_estimator) {
         const double v = (double)cur[i] / 0.25;
         want += (double)gU[i] * (v < -4 ? -4.0 : (v > 3 ? 3.0 : nearbyint(v) - v));
     }
-    cr_expect_float_eq(pg.scale, want, 1e-6, "dL/ds %.9g, expected %.9g", pg.scale, want);
+    cr_expect_float_eq(pg.qp[0], want, 1e-6, "dL/ds %.9g, expected %.9g", pg.qp[0], want);
     cr_expect_neq(want, 0.0);
     cfg.bits = 1;
     cr_expect_eq(qsnn_state_quant_check(ctx, &cfg), QSNN_ERR_CONFIG, "lsq needs 2 bits");
