@@ -25,7 +25,7 @@ typedef struct qsnn_lq_pass {
 /* Defaults (config keys quant.qn.* and quant.cpq.*). */
 static inline qsnn_lq_opts qsnn_lq_opts_default(void) {
     qsnn_lq_opts o = {.qn_t_base = 10.0, .qn_t_max = 2000.0, .cpq_drop = 0.25, .cpq_learn_bits = 0,
-                      .cpq_bit_penalty = 1e-4};
+                      .cpq_bit_penalty = 1e-3};
     return o;
 }
 

@@ -299,12 +299,14 @@ static float lq_cut(const qsnn_state_quant_cfg *cfg, const double p[2], int qd, 
 static qsnn_status lq_alloc(qsnn_ctx *ctx, qsnn_state_quant *q, int cap) {
     if (q->learned && q->cap >= cap && q->levels) return QSNN_OK;
     qsnn_free(ctx, q->levels), qsnn_free(ctx, q->xcuts), qsnn_free(ctx, q->codes), qsnn_free(ctx, q->kept);
+    qsnn_free(ctx, q->ecoef);
     q->levels = qsnn_malloc(ctx, (size_t)cap * sizeof(float));
+    q->ecoef = qsnn_malloc(ctx, (size_t)cap * sizeof(float));
     q->xcuts = qsnn_malloc(ctx, (size_t)cap * sizeof(float));
     q->codes = qsnn_malloc(ctx, (size_t)cap * sizeof(int));
     q->kept = qsnn_malloc(ctx, (size_t)cap);
     q->cap = cap;
-    return q->levels && q->xcuts && q->codes && q->kept ? QSNN_OK : QSNN_ERR_NOMEM;
+    return q->levels && q->xcuts && q->codes && q->kept && q->ecoef ? QSNN_OK : QSNN_ERR_NOMEM;
 }
 
 static qsnn_status build_learned(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg, float theta, qsnn_state_quant *q) {
@@ -355,6 +357,15 @@ static qsnn_status build_learned(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg,
     q->soft = cfg->grid == QSNN_GRID_QN && cfg->pass.training;
     q->qn_t = cfg->grid == QSNN_GRID_QN ? qsnn_qn_temperature(&cfg->lq, cfg->pass.epoch) : 0.0;
     q->lp[0] = p[0], q->lp[1] = p[1];
+    q->emax = 0.0f, q->er = 0.0;
+    if (cfg->grid == QSNN_GRID_CPQ) { /* the backward's edge coefficients (open outer edges: none) */
+        for (int k = q->codes[0]; k < q->codes[n - 1]; k++) {
+            const int c = k * q->kept[k + half] - (k + 1) * q->kept[k + 1 + half];
+            q->ecoef[k - q->codes[0]] = (float)c; /* |c| <= 2^15: exact */
+            q->emax = fabsf((float)c) > q->emax ? fabsf((float)c) : q->emax;
+        }
+        q->er = exp(-p[0] / p[1]);
+    }
     q->step = 0.0f;
     q->step_exp = 0;
     q->ste_clip = cfg->ste_clip;
@@ -412,6 +423,48 @@ float qsnn_state_quant_xapply(const qsnn_state_quant *q, float u) {
     return q->levels[lo];
 }
 
+/* CPQ's estimator summed per bin edge (the multi-class STE of the header, docs/neurons.md): with
+ * x_j = (α(k_j + ½) - v)/σ, k_j = codes[0] + j, and s'(x) = e^-|x|/(1 + e^-|x|)^2,
+ *   s1 = Σ_j c_j s'(x_j),  s2 = Σ_j c_j (k_j + ½) s'(x_j),  s3 = Σ_j c_j x_j s'(x_j),  c_j = ecoef[j],
+ * and dx̂/dx = -(α/σ)s1, dx̂/dα = θk* + θ(α/σ)s2, dx̂/dσ = -θ(α/σ)s3. The x_j step by Δ = α/σ, so e^-|x_j| is
+ * one exp and then products with e^-Δ, walking outwards from the edges either side of v (factors at most 1);
+ * a walk stops once e^-|x|·emax falls below CPQ_EDGE_EPS of the largest term so far (the rest sum to less
+ * than that over 1 - e^-Δ, at least where Δ is not tiny), or at the table's end. Double: products of
+ * factors lose nothing, and e^-|x| stays normal far longer than in float. */
+#define CPQ_EDGE_EPS 1e-8
+static void cpq_edges(const qsnn_state_quant *q, double v, double *s1, double *s2, double *s3) {
+    const double al = q->lp[0], sg = q->lp[1], dl = al / sg, r = q->er;
+    const int k0 = q->codes[0], ne = q->codes[q->n - 1] - k0;
+    const float *c = q->ecoef;
+    double a1 = 0.0, a2 = 0.0, a3 = 0.0, best = 0.0;
+    /* p: the first edge at or above v (rounding may move it by one, harmless: s' is even), clamped to [0, ne] */
+    const double pf = ceil(v / al - k0 - 0.5);
+    const int p = pf > 0.0 ? (pf < ne ? (int)pf : ne) : 0;
+    double tp = 0.0;
+    if (p < ne) { /* upwards: x_j >= 0, t = e^-x_j */
+        double xj = (al * (k0 + p + 0.5) - v) / sg, t = tp = exp(-xj);
+        for (int j = p; j < ne; j++, t *= r, xj += dl) {
+            if (t * q->emax < CPQ_EDGE_EPS * best || t < 1e-300) break;
+            if (c[j] == 0.0f) continue;
+            const double u = 1.0 + t, d = c[j] * (t / (u * u)), m = fabs(d);
+            a1 += d, a2 += d * (k0 + j + 0.5), a3 += d * xj;
+            best = m > best ? m : best;
+        }
+    }
+    if (p > 0) { /* downwards: x_j < 0, t = e^x_j; e^x_(p-1) = e^-Δ/t_p unless that underflows */
+        double xj = (al * (k0 + p - 0.5) - v) / sg;
+        double t = p < ne && r > 1e-290 ? r / tp : exp(xj);
+        for (int j = p - 1; j >= 0; j--, t *= r, xj -= dl) {
+            if (t * q->emax < CPQ_EDGE_EPS * best || t < 1e-300) break;
+            if (c[j] == 0.0f) continue;
+            const double u = 1.0 + t, d = c[j] * (t / (u * u)), m = fabs(d);
+            a1 += d, a2 += d * (k0 + j + 0.5), a3 += d * xj;
+            best = m > best ? m : best;
+        }
+    }
+    *s1 = a1, *s2 = a2, *s3 = a3;
+}
+
 /* No LSQ gradient scale for these grids: Adam normalises each parameter's step, and the scale would only
  * change SGD's effective learning rate. */
 float qsnn_state_lq_back(const qsnn_state_quant *q, float x, float g, double *gp0, double *gp1) {
@@ -429,27 +482,13 @@ float qsnn_state_lq_back(const qsnn_state_quant *q, float x, float g, double *gp
         break;
     }
     case QSNN_GRID_QN: qsnn_qn_soft(q, x, &dx, &d0, &d1); break; /* the soft staircase's derivatives */
-    case QSNN_GRID_CPQ: { /* multi-class STE over the kept points near v (a window, not all 2^b points) */
-        const double al = q->lp[0], sg = q->lp[1];
-        const int half = 1 << (q->cfg.bits - 1);
+    case QSNN_GRID_CPQ: {
         if (x != x) break;
-        const int kstar = q->codes[nearest_index(q, x)];
-        /* the largest terms are those of the nearest kept point k* (at distance r0 from v); points farther than
-         * r0 + 16σ contribute below e^-15 of them */
-        const double r = fabs(al * kstar - v) + 16.0 * sg;
-        double klo = floor((v - r) / al) - 1.0, khi = ceil((v + r) / al) + 1.0;
-        klo = klo < -half ? -half : klo;
-        khi = khi > half - 1 ? half - 1 : khi;
-        for (int k = (int)klo; k <= (int)khi && klo <= khi; k++) {
-            if (!q->kept[k + half]) continue;
-            const double gk = th * al * k;
-            const double ak = (al * k + 0.5 * al - v) / sg, bk = (al * k - 0.5 * al - v) / sg;
-            const double sa = sigm(ak), sb = sigm(bk), pa = sa * (1.0 - sa), pb = sb * (1.0 - sb);
-            dx += gk * (-(pa - pb) / (sg * th));
-            d0 += gk * (pa * (k + 0.5) - pb * (k - 0.5)) / sg;
-            d1 += gk * (-(pa * ak - pb * bk) / sg);
-        }
-        d0 += th * kstar;
+        d0 = th * q->codes[nearest_index(q, x)]; /* θk*: the chosen point moves with α */
+        double s1, s2, s3;
+        cpq_edges(q, v, &s1, &s2, &s3);
+        const double dl = q->lp[0] / q->lp[1]; /* α/σ */
+        dx = -dl * s1, d0 += th * dl * s2, d1 = -th * dl * s3;
         break;
     }
     default: return g;
@@ -505,6 +544,7 @@ void qsnn_state_quant_free(qsnn_ctx *ctx, qsnn_state_quant *q) {
     qsnn_free(ctx, q->xcuts);
     qsnn_free(ctx, q->codes);
     qsnn_free(ctx, q->kept);
+    qsnn_free(ctx, q->ecoef);
     memset(q, 0, sizeof *q);
 }
 

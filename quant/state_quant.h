@@ -46,7 +46,7 @@ typedef enum {
  * cpq (α = p[0], σ = p[1]): grid θαk, k in [-2^(b-1), 2^(b-1)-1]; the nearest kept point (ties to the lower);
  *   in a training pass DropBits removes points of bit level m >= 3 (m(k) = b - trailing zeros of k, m(0) = 1)
  *   with probability lq.cpq_drop·2^(m-b), from qsnn_lq_uniform(pass.seed, 0x5747E5, k). Used with
- *   α >= 1e-4, σ >= 1e-3·α.
+ *   α >= 1e-4, σ >= 1e-3·α. Backward: CPQ's multi-class STE with open end bins (qsnn_state_lq_back).
  * QIL and QN tables keep explicit cut points (the smallest float that reaches each level, found by bisection
  * against the scalar reference qsnn_state_lq_ref), because their cuts are not midpoints between levels. */
 static inline int qsnn_grid_learned(qsnn_grid g) { return g == QSNN_GRID_QIL || g == QSNN_GRID_QN || g == QSNN_GRID_CPQ; }
@@ -91,6 +91,12 @@ typedef struct qsnn_state_quant {
     float *xcuts;      /* n - 1 cuts (cut_search) */
     int *codes;        /* the integer code k of each level (level = θ·step·k) */
     unsigned char *kept; /* cpq: kept[k + 2^(b-1)] = 1 when grid point k is in this pass's table */
+    /* cpq backward, per bin edge j between points codes[0] + j and codes[0] + j + 1 (j < codes[n-1] - codes[0]):
+     * ecoef[j] = k·kept(k) - (k+1)·kept(k+1), the summed coefficient of the two bins sharing the edge (the edges
+     * outside the lowest and highest kept points are open: no entry); emax = max |ecoef|; er = e^(-α/σ). */
+    float *ecoef;
+    float emax;
+    double er;
     double lp[2];      /* the learned values in effect (after the clamps) */
     double qn_t;       /* qn: the temperature of this pass */
     qsnn_state_quant_cfg cfg;

@@ -16,6 +16,10 @@
  *   dŴ/dw = Σ_S g_k·-(s'(a_k) - s'(b_k))/σ
  *   dŴ/dα = k* + Σ_S g_k·(s'(a_k)(k + ½) - s'(b_k)(k - ½))/σ
  *   dŴ/dσ = Σ_S g_k·-(s'(a_k)a_k - s'(b_k)b_k)/σ
+ *   with open end bins (a departure from the spec): the lowest surviving point's bin reaches -∞ (s(b) := 0,
+ *   its b terms vanish), the highest one's +∞ (s(a) := 1, its a terms vanish), because the forward
+ *   saturates there; closed end bins put the mass beyond the grid at Ŵ = 0 and give dŴ/dw ≈ -g_max/(4σ)
+ *   at the outer edges, where the largest weights sit. With every point kept dŴ/dw = (α/σ)Σ_edges s' >= 0.
  *   summed over the points whose bin [g_k - α/2, g_k + α/2] comes within (16 + (b-1)·ln 2)σ of w (the
  *   spec's "±12σ of w", measured from the bin edges and widened so that the cut-off terms, weighted by
  *   |g_k| <= 2^(b-1)α, stay at float rounding level; ±12σ around the points alone loses whole edge
@@ -180,7 +184,8 @@ static void codes(const qsnn_weight_quant_cfg *cfg, const float *W, const float 
 /* The fast backward's tables (b <= CPQ_TAB_BITS), per bin edge e = k + 2^(b-1) + 1 (between points k
  * and k + 1, at α(k + ½)), zero-padded by a block of lanes: c_e = g_k[k in S] - g_(k+1)[k+1 in S], the
  * coefficient of s'(x_e) once the estimators are summed per edge rather than per point (each internal
- * edge is shared by two bins), c_e·(k + ½), and the position. Float: the edge terms are summed per
+ * edge is shared by two bins; 0 on the open edges below the lowest and above the highest surviving
+ * point), c_e·(k + ½), and the position. Float: the edge terms are summed per
  * weight in float (relative error ~1e-6 of their magnitude, below the window's cut-off), the learned
  * sums over weights in double. */
 #define CPQ_LANES 8 /* fixed-size blocks: lane sums in a fixed order, whatever the vector width */
@@ -215,10 +220,13 @@ static void tab_build(cpq_tab *T, const cpq_group *q) {
     const int half = 1 << (q->b - 1);
     near_build(&T->nt, q);
     const int ne = 2 * half + CPQ_LANES + 2; /* the entries the blocks can reach */
+    int klo = -half, khi = half - 1; /* the lowest and highest surviving points: their outer edges are open */
+    while (klo < khi && !T->nt.keep[klo + half]) klo++;
+    while (khi > klo && !T->nt.keep[khi + half]) khi--;
     for (int e = 0; e < ne; e++) {
         const int k = e - half - 1; /* the point below the edge */
-        const double lo = k >= -half && k < half && T->nt.keep[k + half] ? q->alpha * k : 0.0;
-        const double hi = k + 1 >= -half && k + 1 < half && T->nt.keep[k + 1 + half] ? q->alpha * (k + 1) : 0.0;
+        const double lo = k >= -half && k < khi && T->nt.keep[k + half] ? q->alpha * k : 0.0;
+        const double hi = k + 1 > klo && k + 1 < half && T->nt.keep[k + 1 + half] ? q->alpha * (k + 1) : 0.0;
         T->c[e] = (float)(lo - hi), T->ck[e] = (float)((lo - hi) * (k + 0.5)), T->pos[e] = (float)(q->alpha * (k + 0.5));
     }
     const double dl = q->alpha / q->sigma;
@@ -304,6 +312,9 @@ static void bwd_rows_wide(const qsnn_weight_quant_cfg *cfg, int ns, int pc, cons
         const int half = 1 << (q.b - 1);
         const double al = q.alpha, sg = q.sigma, isg = 1.0 / sg;
         const double reach = 0.5 * al + (CPQ_WINDOW + (q.b - 1) * 0.6931471805599453) * sg;
+        int kbot = -half, ktop = half - 1; /* open end bins: the lowest and highest surviving points */
+        while (kbot < ktop && !survives(&q, kbot, level_of(kbot, q.b))) kbot++;
+        while (ktop > kbot && !survives(&q, ktop, level_of(ktop, q.b))) ktop--;
         for (int i = 0; i < in; i++) {
             const size_t j = (size_t)o * in + i;
             const double w = W[j], gq = grad[j];
@@ -320,7 +331,7 @@ static void bwd_rows_wide(const qsnn_weight_quant_cfg *cfg, int ns, int pc, cons
                 bb = a, sb = sa;
                 const int m = level_of(k, q.b), in_s = survives(&q, k, m), gate = q.gated && m >= 3;
                 if (!in_s && !gate) continue;
-                const double pa = sa * (1.0 - sa), pb = s_b * (1.0 - s_b);
+                const double pa = k == ktop ? 0.0 : sa * (1.0 - sa), pb = k == kbot ? 0.0 : s_b * (1.0 - s_b);
                 if (in_s) {
                     dw += gk * -(pa - pb) * isg;
                     da += gk * (pa * (k + 0.5) - pb * (k - 0.5)) * isg;

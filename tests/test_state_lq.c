@@ -4,7 +4,7 @@
  *       denormals), against the library's reference and an independent naive one written here;
  *   (b) QN's soft staircase against central differences (Richardson-extrapolated) in x, α and β;
  *   (c) the QIL and CPQ estimators (qsnn_state_lq_back and the models' hook qsnn_io_qback, with a grid gain)
- *       against their closed forms;
+ *       against their closed forms; CPQ's open end bins: dx̂/dx >= 0 beyond the grid's ends and on a full grid;
  *   (d) CPQ DropBits: a pass's seed fixes the table, another seed changes it, bit levels 1 and 2 are never
  *       dropped, drop rates follow cpq_drop·2^(m-b), inference keeps every point;
  *   (e) a whole network (LIF, soft surrogate) in QN's soft training form: BPTT gradients of
@@ -289,15 +289,19 @@ Test(state_lq, qn_soft_staircase_against_central_differences) {
 
 static double sig(double z) { return 1.0 / (1.0 + exp(-z)); }
 
-/* CPQ's closed forms, summed over every kept point (no window). */
+/* CPQ's closed forms, summed over every kept point (no window), with open end bins: the lowest kept point's
+ * π_k has no σ(b_k) term, the highest one's σ(a_k) is 1. */
 static void cpq_closed(const qsnn_state_quant *q, double x, double *dx, double *da, double *ds, double *mag) {
     const double th = q->built_theta, al = q->lp[0], sg = q->lp[1], v = x / th;
     const int half = 1 << (q->cfg.bits - 1);
+    int klo = -half, khi = half - 1;
+    while (!qsnn_cpq_kept(&q->cfg, klo)) klo++;
+    while (!qsnn_cpq_kept(&q->cfg, khi)) khi--;
     *dx = *da = *ds = *mag = 0.0;
     for (int k = -half; k < half; k++) {
         if (!qsnn_cpq_kept(&q->cfg, k)) continue;
         const double g = th * al * k, a = (al * k + al / 2 - v) / sg, b = (al * k - al / 2 - v) / sg;
-        const double pa = sig(a) * (1 - sig(a)), pb = sig(b) * (1 - sig(b));
+        const double pa = k == khi ? 0.0 : sig(a) * (1 - sig(a)), pb = k == klo ? 0.0 : sig(b) * (1 - sig(b));
         *dx += g * (-(pa - pb) / (sg * th));
         *da += g * (pa * (k + 0.5) - pb * (k - 0.5)) / sg;
         *ds += g * (-(pa * a - pb * b) / sg);
@@ -342,7 +346,8 @@ Test(state_lq, qil_and_cpq_estimators_equal_the_closed_forms) {
     const struct {
         int bits, training;
         double a, s;
-    } cs[] = {{4, 0, 0.15, 0.05}, {4, 1, 0.15, 0.05}, {6, 1, 0.04, 0.02}, {3, 0, 0.3, 0.6}, {5, 0, 0.1, 0.001}};
+    } cs[] = {{4, 0, 0.15, 0.05}, {4, 1, 0.15, 0.05}, {6, 1, 0.04, 0.02},  {3, 0, 0.3, 0.6}, {5, 0, 0.1, 0.001},
+              {4, 1, 0.15, 0.00015} /* α/σ = 1000: e^-Δ underflows */, {12, 1, 0.0006, 0.0003}, {12, 0, 0.0006, 0.0009}};
     for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++) {
         qsnn_state_quant_cfg c = lq_cfg(QSNN_GRID_CPQ, cs[ci].bits, cs[ci].a, cs[ci].s);
         c.lq.cpq_drop = 0.7;
@@ -363,6 +368,65 @@ Test(state_lq, qil_and_cpq_estimators_equal_the_closed_forms) {
         }
         qsnn_state_quant_free(ctx, &q);
     }
+    qsnn_ctx_destroy(&ctx);
+}
+
+/* CPQ's open end bins: beyond the outer edges of the kept points dx̂/dx >= 0, falling to 0 far outside (closed end
+ * bins gave ≈ -θα·k_max/(4σθ) at the top edge, where the membranes sit); with every point kept
+ * dx̂/dx = (α/σ)Σ_edges s'(x_e) >= 0 everywhere (an independent closed form, summed in double here). */
+Test(state_lq, cpq_open_end_bins_saturate) {
+    qsnn_ctx *ctx = test_ctx(1);
+    const float theta = 1.3f;
+    const struct {
+        int bits;
+        double a, s;
+    } cs[] = {{4, 0.16, 0.16 / 3}, {4, 0.16, 0.08}, {3, 0.4, 0.4}, {6, 0.04, 0.01}, {12, 0.0006, 0.0002}};
+    long outside = 0, dense = 0;
+    for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
+        for (int training = 0; training < 2; training++) {
+            qsnn_state_quant_cfg c = lq_cfg(QSNN_GRID_CPQ, cs[ci].bits, cs[ci].a, cs[ci].s);
+            c.lq.cpq_drop = 0.9;
+            const int half = 1 << (c.bits - 1);
+            if (training) /* a pass that drops the top point (probability 0.9) */
+                for (uint64_t seed = 1; seed < 100; seed++) {
+                    c.pass = (qsnn_lq_pass){.training = 1, .seed = seed};
+                    if (!qsnn_cpq_kept(&c, half - 1)) break;
+                }
+            qsnn_state_quant q = build(ctx, &c, theta);
+            const double al = q.lp[0], sg = q.lp[1], slope = al / sg;
+            const double top = theta * al * (q.codes[q.n - 1] + 0.5), bot = theta * al * (q.codes[0] - 0.5);
+            if (training) cr_assert_lt(q.codes[q.n - 1], half - 1, "%d bits: the top point should be dropped", c.bits);
+            char where[96];
+            snprintf(where, sizeof where, "cpq %d bits, α %g, σ %g%s", c.bits, al, sg, training ? " (DropBits)" : "");
+            for (int i = 0; i <= 4000; i++) { /* beyond the outer edges, up to 60σ, both sides */
+                const double d = theta * sg * 60.0 * i / 4000.0;
+                for (int side = 0; side < 2; side++) {
+                    const float x = (float)(side ? top + d : bot - d);
+                    const double far = (side ? (double)x - top : bot - (double)x) / (theta * sg);
+                    if (far < 0.0) continue;
+                    const float gx = qsnn_state_lq_back(&q, x, 1.0f, NULL, NULL);
+                    cr_assert(gx >= -1e-6 * slope, "%s: x = %.9g (%.2fσ out): dx̂/dx %g", where, x, far, gx);
+                    if (far > 25.0) cr_assert(fabs(gx) <= 1e-7 * slope, "%s: x = %.9g (%.2fσ out): dx̂/dx %g", where, x, far, gx);
+                    outside++;
+                }
+            }
+            if (!training) /* every point kept: densely over the grid and beyond */
+                for (int i = 0; i <= 20000; i++) {
+                    const float x = (float)(theta * al * (half + 4) * (i / 10000.0 - 1.0));
+                    const float gx = qsnn_state_lq_back(&q, x, 1.0f, NULL, NULL);
+                    double want = 0.0;
+                    for (int k = -half; k < half - 1; k++) {
+                        const double z = sig((al * (k + 0.5) - (double)x / theta) / sg);
+                        want += slope * z * (1.0 - z);
+                    }
+                    cr_assert(gx >= 0.0f && fabs(gx - want) <= 1e-6 * (want + slope * 1e-3), "%s: x = %.9g: dx̂/dx %.9g, want %.9g",
+                              where, x, gx, want);
+                    dense++;
+                }
+            qsnn_state_quant_free(ctx, &q);
+        }
+    cr_expect_gt(outside, 30000);
+    cr_expect_gt(dense, 90000);
     qsnn_ctx_destroy(&ctx);
 }
 

@@ -1,7 +1,8 @@
 /* CPQ weight quantizer (quantizers.md §6, quant/wq_cpq.c): inference against a brute-force nearest
  * kept point, DropBits and sampled gates read back from the forward pass, the backward estimators
  * against an independent double evaluation, the π derivatives against finite differences of the
- * expectation Σ g_k π_k, the gate penalty in closed form, and thread-count independence. */
+ * expectation Σ g_k π_k (open end bins), dŴ/dw >= 0 beyond the grid's ends and everywhere on a full
+ * grid, the gate penalty in closed form, and thread-count independence. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -312,6 +313,9 @@ static void ref_backward(tcase *c, const float *gq, refgrad *R) {
         ref_keep(c, g, keep);
         const double al = ref_alpha(c, g), s0 = *noise_of(c, g), sg = s0 > 1e-3 * al ? s0 : 1e-3 * al;
         double dP[17] = {0}, magP[17] = {0};
+        int klo = -half, khi = half - 1; /* open end bins: no b terms for klo, no a terms for khi */
+        while (!keep[klo + half]) klo++;
+        while (!keep[khi + half]) khi--;
         const int n = pc ? c->in : c->in * c->out;
         for (int i = g * n; i < (g + 1) * n; i++) {
             const double w = c->W[i];
@@ -321,7 +325,8 @@ static void ref_backward(tcase *c, const float *gq, refgrad *R) {
             for (int k = -half; k < half; k++) {
                 const double gk = al * k;
                 const double a = (gk + al / 2 - w) / sg, bb = (gk - al / 2 - w) / sg;
-                const double sa = ref_sig(a), sb = ref_sig(bb), da_ = sa * (1 - sa), db_ = sb * (1 - sb);
+                const double sa = ref_sig(a), sb = ref_sig(bb);
+                const double da_ = k == khi ? 0.0 : sa * (1 - sa), db_ = k == klo ? 0.0 : sb * (1 - sb);
                 if (keep[k + half]) {
                     dw += gk * -(da_ - db_) / sg;
                     da += gk * (da_ * (k + 0.5) - db_ * (k - 0.5)) / sg;
@@ -398,12 +403,14 @@ Test(wq_cpq, estimators_match_an_independent_evaluation) {
                 }
 }
 
-/* E(w, α, σ) = Σ_k g_k π_k with the g_k held at α0: its derivatives are the π part of the estimator. */
+/* E(w, α, σ) = Σ_k g_k π_k with the g_k held at α0: its derivatives are the π part of the estimator.
+ * Open end bins: the lowest point's π has no s(b) term, the highest one's s(a) is 1. */
 static double expect_pi(double w, double al, double sg, double al0, int b) {
     const int half = 1 << (b - 1);
     double e = 0;
     for (int k = -half; k < half; k++)
-        e += al0 * k * (ref_sig((al * k + al / 2 - w) / sg) - ref_sig((al * k - al / 2 - w) / sg));
+        e += al0 * k * ((k == half - 1 ? 1.0 : ref_sig((al * k + al / 2 - w) / sg)) -
+                        (k == -half ? 0.0 : ref_sig((al * k - al / 2 - w) / sg)));
     return e;
 }
 
@@ -435,6 +442,66 @@ Test(wq_cpq, pi_derivatives_match_finite_differences) {
             checked += fabs(fw) > 0.1;
         }
     cr_expect_gt(checked, 10, "the smooth staircase has slope somewhere");
+}
+
+/* Open end bins: beyond the outer edges of the surviving points dŴ/dw >= 0, falling to 0 far outside (closed
+ * end bins gave ≈ -g_max/(4σ) there); with every point kept dŴ/dw = (α/σ)Σ_edges s'(x_e) >= 0 everywhere.
+ * b = 4 (the tables) and 12 (the per-point sums); inference (all kept) and DropBits passes. */
+Test(wq_cpq, open_end_bins_saturate) {
+    static tcase c;
+    static unsigned char keep[1 << 12];
+    const int bl[] = {4, 12};
+    int outside = 0;
+    for (int bi = 0; bi < 2; bi++)
+        for (int training = 0; training < 2; training++)
+            for (int si = 0; si < 2; si++) {
+                const int b = bl[bi], half = 1 << (b - 1), N = 80 * 64;
+                setup(&c, b, 0, 80, 64, 17);
+                const double al = 0.01, sg = si ? al / 2 : al / 3;
+                *step_of(&c, 0) = (float)al, *noise_of(&c, 0) = (float)sg;
+                c.cfg.lq.cpq_drop = 0.9, c.cfg.pass.training = training, c.cfg.pass.seed = 55 + (uint64_t)si;
+                do /* a pass that drops the top point (probability 0.9) */
+                    ref_keep(&c, 0, keep);
+                while (training && keep[2 * half - 1] && c.cfg.pass.seed++ < 100);
+                int klo = -half, khi = half - 1;
+                while (!keep[klo + half]) klo++;
+                while (!keep[khi + half]) khi--;
+                if (training) cr_assert_lt(khi, half - 1, "b %d: the top point should be dropped in this pass", b);
+                const double alf = (float)al, sgf = (float)sg, top = alf * (khi + 0.5), bot = alf * (klo - 0.5);
+                for (int i = 0; i < N; i++) {
+                    if (training || i % 2) { /* beyond the outer edges: up to 40σ, both sides */
+                        const double d = sgf * 40.0 * (i / 2) / (N / 2);
+                        c.W[i] = (float)(i % 4 < 2 ? top + d : bot - d);
+                    } else { /* densely over the grid and a little beyond */
+                        c.W[i] = (float)(alf * (half + 3) * (2.0 * i / N - 1.0));
+                    }
+                }
+                run_fwd(&c);
+                for (int i = 0; i < N; i++) c.grad[i] = 1.0f;
+                c.ops->backward(&c.cfg, c.W, c.scales, 80, 64, c.grad);
+                for (int i = 0; i < N; i++) {
+                    const double w = c.W[i], slope = alf / sgf;
+                    const int beyond = w >= top || w <= bot;
+                    const double far = beyond ? fmin(fabs(w - top), fabs(w - bot)) / sgf : 0.0;
+                    outside += beyond;
+                    if (beyond || !training)
+                        cr_assert_geq(c.grad[i], training ? -1e-6 * slope : 0.0, "b %d train %d σ %g: w %.9g (%.1fσ out): dŴ/dw %g",
+                                      b, training, sgf, w, far, c.grad[i]);
+                    if (far > 20.0)
+                        cr_assert_leq(fabs(c.grad[i]), 1e-6 * slope, "b %d train %d: w %.9g (%.1fσ out): dŴ/dw %g", b,
+                                      training, w, far, c.grad[i]);
+                    if (!training) { /* the closed form over the 2^b - 1 internal edges */
+                        double want = 0;
+                        for (int k = -half; k < half - 1; k++) {
+                            const double s = ref_sig((alf * (k + 0.5) - w) / sgf);
+                            want += slope * s * (1 - s);
+                        }
+                        cr_assert_float_eq(c.grad[i], want, 1e-5 * (1 + want), "b %d σ %g: w %.9g: dŴ/dw %g, want %g", b,
+                                           sgf, w, c.grad[i], want);
+                    }
+                }
+            }
+    cr_expect_gt(outside, 20000);
 }
 
 Test(wq_cpq, bit_penalty_closes_gates) {
