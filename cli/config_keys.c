@@ -142,12 +142,13 @@ const qsnn_config_key qsnn_config_keys[] = {
            "weight quantizer per layer, e.g. [qil, lsq] (overrides quant.weight.method); [] = all layers alike"),
     KEY("quant.qn.t_base", QSNN_KEY_FLOAT, model.lq.qn_t_base, GT(0),
         "Quantization Networks (method/grid qn): temperature T = (epoch + 1) x t_base during training"),
-    KEY("quant.qn.t_max", QSNN_KEY_FLOAT, model.lq.qn_t_max, GT(0), "... capped at t_max"),
+    KEY("quant.qn.t_max", QSNN_KEY_FLOAT, model.lq.qn_t_max, GT(0), "Quantization Networks: the temperature's cap"),
     KEY("quant.cpq.drop_prob", QSNN_KEY_FLOAT, model.lq.cpq_drop, IN_OPEN_MAX(0, 1),
         "CPQ DropBits: probability of dropping a grid point of the highest bit level in a training step "
         "(halved per level below; the 2-bit grid is kept); 0 = off"),
     KEY("quant.cpq.learn_bits", QSNN_KEY_BOOL, model.lq.cpq_learn_bits, ANY,
-        "CPQ: learn each layer's bit width (gates per bit level, quant.*.bits is the maximum)"),
+        "CPQ weights: learn each layer's bit width (a gate per bit level; quant.weight.bits is the maximum; "
+        "states keep quant.state.bits)"),
     KEY("quant.cpq.bit_penalty", QSNN_KEY_FLOAT, model.lq.cpq_bit_penalty, GE(0),
         "CPQ learned widths: weight of the penalty on the expected number of grid levels kept"),
     KEY("quant.input.bits", QSNN_KEY_INT, model.input_bits, OFF_OR_IN(1, 16),
