@@ -144,8 +144,10 @@ const qsnn_config_key qsnn_config_keys[] = {
         "Quantization Networks (method/grid qn): temperature T = (epoch + 1) x t_base during training"),
     KEY("quant.qn.t_max", QSNN_KEY_FLOAT, model.lq.qn_t_max, GT(0), "Quantization Networks: the temperature's cap"),
     KEY("quant.cpq.drop_prob", QSNN_KEY_FLOAT, model.lq.cpq_drop, IN_OPEN_MAX(0, 1),
-        "CPQ DropBits: probability of dropping a grid point of the highest bit level in a training step "
-        "(halved per level below; the 2-bit grid is kept); 0 = off"),
+        "CPQ weights' DropBits: probability of dropping a grid point of the highest bit level in a "
+        "training step (halved per level below; the 2-bit grid is kept); 0 = off"),
+    KEY("quant.cpq.state_drop_prob", QSNN_KEY_FLOAT, model.lq.cpq_state_drop, IN_OPEN_MAX(0, 1),
+        "CPQ state grids' DropBits probability (as drop_prob; 0 = off, the default)"),
     KEY("quant.cpq.learn_bits", QSNN_KEY_BOOL, model.lq.cpq_learn_bits, ANY,
         "CPQ weights: learn each layer's bit width (a gate per bit level; quant.weight.bits is the maximum; "
         "states keep quant.state.bits)"),

@@ -10,6 +10,8 @@ typedef struct qsnn_lq_opts {
     double qn_t_max;
     double cpq_drop;        /* CPQ DropBits: probability of dropping a grid point of the highest bit level
                              * (halved for each level below; the 2-bit base grid is never dropped) */
+    double cpq_state_drop;  /* the same for CPQ state grids (default 0: dropping the points next to rest
+                             * silences weakly driven neurons, as the threshold-centered grid's dead zone does) */
     int cpq_learn_bits;     /* CPQ: learn the bit width (a gate per bit level above 2) */
     double cpq_bit_penalty; /* CPQ: λ of the penalty on the expected number of kept levels */
 } qsnn_lq_opts;
@@ -24,7 +26,7 @@ typedef struct qsnn_lq_pass {
 
 /* Defaults (config keys quant.qn.* and quant.cpq.*). */
 static inline qsnn_lq_opts qsnn_lq_opts_default(void) {
-    qsnn_lq_opts o = {.qn_t_base = 10.0, .qn_t_max = 2000.0, .cpq_drop = 0.25, .cpq_learn_bits = 0,
+    qsnn_lq_opts o = {.qn_t_base = 10.0, .qn_t_max = 2000.0, .cpq_drop = 0.25, .cpq_state_drop = 0.0, .cpq_learn_bits = 0,
                       .cpq_bit_penalty = 1e-3};
     return o;
 }

@@ -221,11 +221,11 @@ const char *qsnn_state_lq_name(qsnn_grid g, int i) {
 }
 
 int qsnn_cpq_kept(const qsnn_state_quant_cfg *cfg, int k) {
-    if (!cfg->pass.training || !(cfg->lq.cpq_drop > 0.0)) return 1; /* inference keeps every point */
+    if (!cfg->pass.training || !(cfg->lq.cpq_state_drop > 0.0)) return 1; /* inference keeps every point */
     const int b = cfg->bits;
     const int m = k == 0 ? 1 : b - __builtin_ctz((unsigned)k); /* the bit level of point k */
     if (m < 3) return 1;                                          /* the 2-bit base grid */
-    const double prob = cfg->lq.cpq_drop * ldexp(1.0, m - b);
+    const double prob = cfg->lq.cpq_state_drop * ldexp(1.0, m - b);
     return !(qsnn_lq_uniform(cfg->pass.seed, 0x5747E5, (uint64_t)(int64_t)k) < prob);
 }
 
@@ -318,8 +318,8 @@ static qsnn_status build_learned(qsnn_ctx *ctx, const qsnn_state_quant_cfg *cfg,
     if (cfg->grid == QSNN_GRID_QN && !(cfg->lq.qn_t_base > 0.0 && cfg->lq.qn_t_max > 0.0))
         return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.qn.t_base = %g, quant.qn.t_max = %g: both must be > 0 for the qn grid",
                          cfg->lq.qn_t_base, cfg->lq.qn_t_max);
-    if (cfg->grid == QSNN_GRID_CPQ && !(cfg->lq.cpq_drop >= 0.0 && cfg->lq.cpq_drop < 1.0))
-        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.cpq.drop_prob = %g: must be in [0, 1)", cfg->lq.cpq_drop);
+    if (cfg->grid == QSNN_GRID_CPQ && !(cfg->lq.cpq_state_drop >= 0.0 && cfg->lq.cpq_state_drop < 1.0))
+        return qsnn_fail(ctx, QSNN_ERR_CONFIG, "quant.cpq.state_drop_prob = %g: must be in [0, 1)", cfg->lq.cpq_state_drop);
     const int full = 1 << cfg->bits, half = full / 2, qd = qd_of(cfg->bits);
     if ((st = lq_alloc(ctx, q, full))) {
         q->enabled = 0;

@@ -1202,7 +1202,7 @@ static qsnn_state_quant_cfg lq_variant(int i, const char **name) {
         *name = "3-bit qn, soft (training pass, T = 2)";
         break;
     case 3:
-        c.bits = 4, c.grid = QSNN_GRID_CPQ, c.lq.cpq_drop = 0.6, c.pass = (qsnn_lq_pass){.training = 1, .seed = 99};
+        c.bits = 4, c.grid = QSNN_GRID_CPQ, c.lq.cpq_state_drop = 0.6, c.pass = (qsnn_lq_pass){.training = 1, .seed = 99};
         *name = "4-bit cpq, DropBits";
         break;
     default: c.bits = 5, c.grid = QSNN_GRID_CPQ, *name = "5-bit cpq"; break;

@@ -194,7 +194,7 @@ Test(state_lq, hard_tables_equal_the_formulas) {
             check_table(ctx, &c, 1.0f, bits[bi] == 4 ? 100000 : 20000, 1);
             if (sets[si].g == QSNN_GRID_CPQ) { /* a training pass: DropBits survivors */
                 c.pass = (qsnn_lq_pass){.training = 1, .epoch = 2, .seed = 0xABCDEFu + bits[bi]};
-                c.lq.cpq_drop = 0.6;
+                c.lq.cpq_state_drop = 0.6;
                 check_table(ctx, &c, 0.7f, bits[bi] == 4 ? 100000 : 20000, 1);
             }
         }
@@ -350,7 +350,7 @@ Test(state_lq, qil_and_cpq_estimators_equal_the_closed_forms) {
               {4, 1, 0.15, 0.00015} /* α/σ = 1000: e^-Δ underflows */, {12, 1, 0.0006, 0.0003}, {12, 0, 0.0006, 0.0009}};
     for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++) {
         qsnn_state_quant_cfg c = lq_cfg(QSNN_GRID_CPQ, cs[ci].bits, cs[ci].a, cs[ci].s);
-        c.lq.cpq_drop = 0.7;
+        c.lq.cpq_state_drop = 0.7;
         if (cs[ci].training) c.pass = (qsnn_lq_pass){.training = 1, .seed = 12345u + ci};
         qsnn_state_quant q = build(ctx, &c, theta);
         uint64_t s = 4242u + ci;
@@ -385,7 +385,7 @@ Test(state_lq, cpq_open_end_bins_saturate) {
     for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
         for (int training = 0; training < 2; training++) {
             qsnn_state_quant_cfg c = lq_cfg(QSNN_GRID_CPQ, cs[ci].bits, cs[ci].a, cs[ci].s);
-            c.lq.cpq_drop = 0.9;
+            c.lq.cpq_state_drop = 0.9;
             const int half = 1 << (c.bits - 1);
             if (training) /* a pass that drops the top point (probability 0.9) */
                 for (uint64_t seed = 1; seed < 100; seed++) {
@@ -438,7 +438,7 @@ Test(state_lq, cpq_dropbits_masks) {
     qsnn_ctx *ctx = test_ctx(1);
     const int b = 6, half = 1 << (b - 1);
     qsnn_state_quant_cfg c = lq_cfg(QSNN_GRID_CPQ, b, 0.0, 0.0);
-    c.lq.cpq_drop = 0.5;
+    c.lq.cpq_state_drop = 0.5;
     /* inference: every point, the uniform fast path */
     qsnn_state_quant q0 = build(ctx, &c, 1.0f);
     cr_expect(q0.n == 2 * half && q0.uniform, "inference keeps all %d points (got %d)", 2 * half, q0.n);
@@ -470,7 +470,7 @@ Test(state_lq, cpq_dropbits_masks) {
         cr_expect(fabs(rate - p) <= 5.0 * sqrt(p * (1 - p) / (double)total[m]),
                   "bit level %d: dropped %.4f of the points, expected %.4f", m, rate, p);
     }
-    c.lq.cpq_drop = 0.0; /* drop_prob 0: training passes keep every point too */
+    c.lq.cpq_state_drop = 0.0; /* drop_prob 0: training passes keep every point too */
     c.pass = (qsnn_lq_pass){.training = 1, .seed = 77};
     qsnn_state_quant z = build(ctx, &c, 1.0f);
     cr_expect(z.n == 2 * half, "drop_prob 0 dropped points");
@@ -603,7 +603,7 @@ static void one_step(int threads, qsnn_grid grid, const char *neuron, qsnn_recur
     cfg.n_inputs = F2, cfg.sizes[0] = H2, cfg.sizes[1] = C2;
     cfg.state_quant.bits = 4;
     cfg.state_quant.grid = grid;
-    cfg.lq.cpq_drop = 0.5;
+    cfg.lq.cpq_state_drop = 0.5;
     cfg.recurrent = rec;
     if (neuron) snprintf(cfg.neuron, sizeof cfg.neuron, "%s", neuron);
     qsnn_net *net = NULL;
