@@ -187,12 +187,17 @@ qsnn_status qsnn_int_net_create(qsnn_ctx *ctx, const qsnn_net *net, qsnn_int_net
     const char *why = NULL;
     if (!qsnn_net_plain_lif(&net->cfg, &why))
         return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED, "integer engine: %s", why);
-    const int ll = qsnn_net_learned_state_layer(&net->cfg);
-    if (ll >= 0)
-        return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
-                         "integer engine: quant.state.grid = %s is a learned state grid (layer %d); the integer engine "
-                         "takes uniform, centered, fixed_point and lsq grids",
-                         qsnn_grid_name(net->cfg.state_quant.grid), ll);
+    /* The engine rounds to the nearest level (ties to the lower); qil and qn tables cut between their levels
+     * elsewhere. cpq's inference table is its nearest grid point, which the engine reproduces. */
+    for (int l = 0; l < net->n_layers; l++) {
+        const qsnn_grid g = qsnn_net_cfg_state_grid(&net->cfg, l);
+        if (qsnn_net_cfg_state_bits(&net->cfg, l) && (g == QSNN_GRID_QIL || g == QSNN_GRID_QN))
+            return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
+                             "integer engine: quant.state.grid = %s (layer %d) cuts between its levels off their "
+                             "midpoints; the integer engine takes nearest-level grids (uniform, centered, fixed_point, "
+                             "lsq, cpq)",
+                             qsnn_grid_name(g), l);
+    }
     qsnn_int_net *in = qsnn_calloc(ctx, 1, sizeof *in);
     if (!in) return QSNN_ERR_NOMEM;
     in->ctx = ctx;

@@ -278,9 +278,8 @@ static const qsnn_neuron_ops *layer_ops(const qsnn_net_cfg *cfg, int l) {
 }
 
 int qsnn_net_learned_state_layer(const qsnn_net_cfg *cfg) {
-    if (!qsnn_grid_learned(cfg->state_quant.grid)) return -1;
-    for (int l = 0; l < cfg->n_layers; l++)
-        if (qsnn_net_cfg_state_bits(cfg, l)) return l;
+    for (int l = 0; l < cfg->n_layers; l++) /* per-layer grids (quant.state.layer_grid) included */
+        if (qsnn_net_cfg_state_bits(cfg, l) && qsnn_grid_learned(qsnn_net_cfg_state_grid(cfg, l))) return l;
     return -1;
 }
 

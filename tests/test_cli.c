@@ -1145,7 +1145,12 @@ Test(cli, learned_state_grids_train_evaluate_and_are_refused_where_unsupported) 
         cr_assert_eq(rc, 0, "%s", err_text);
         cr_expect(strstr(out_text, "matches the accuracy recorded") != NULL, "%s: %s", *g, out_text);
         rc = run("eval '%s' --integer", model);
-        ASSERT_FAILS(rc, "integer evaluation of a learned state grid", "quant.state.grid", *g);
+        if (!strcmp(*g, "cpq")) { /* nearest-level inference table: the integer engine runs it */
+            cr_expect_eq(rc, 0, "integer evaluation of a cpq state grid: %s", err_text);
+            cr_expect(strstr(out_text, "same prediction on") != NULL, "%s", out_text);
+        } else {
+            ASSERT_FAILS(rc, "integer evaluation of a learned state grid", "quant.state.grid", *g);
+        }
         rc = run("quantize '%s' --out '%s' --calib 8", model, tpath("lqq.h5"));
         ASSERT_FAILS(rc, "quantize of a learned state grid", "quant.state.grid", *g);
         cr_expect(access(tpath("lqq.h5"), F_OK) != 0, "a quantized file was written");
@@ -1163,6 +1168,18 @@ Test(cli, learned_state_grids_train_evaluate_and_are_refused_where_unsupported) 
                   out_text);
     }
     const char *plain = train_tiny("plain", NULL);
-    const int rc = run("quantize '%s' --grid qn --out '%s' --calib 8", plain, tpath("lqq.h5"));
+    int rc = run("quantize '%s' --grid qn --out '%s' --calib 8", plain, tpath("lqq.h5"));
     ASSERT_FAILS(rc, "quantize --grid qn", "--grid qn", "quant.state.grid");
+    /* a learned grid chosen for one layer only is refused too */
+    rc = run("train --set model.hidden=[6] --set quant.state.layer_grid=[uniform,qn] --set quant.state.bits=4 "
+             "--set quant.weight.bits=4 --set data.steps=4 --set train.batch=4 --epochs 1 --no-progress "
+             "--data '%s' --out '%s'",
+             data, tpath("lq_layer"));
+    cr_assert_eq(rc, 0, "%s", err_text);
+    char model[600];
+    snprintf(model, sizeof model, "%s/model.h5", tpath("lq_layer"));
+    rc = run("eval '%s' --integer", model);
+    ASSERT_FAILS(rc, "integer evaluation of a per-layer qn grid", "quant.state.grid = qn", "layer 1");
+    rc = run("quantize '%s' --out '%s' --calib 8", model, tpath("lqq.h5"));
+    ASSERT_FAILS(rc, "quantize of a per-layer qn grid", "quant.state.grid");
 }

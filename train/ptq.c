@@ -207,7 +207,7 @@ qsnn_status qsnn_ptq(qsnn_ctx *ctx, qsnn_net *src, const qsnn_train_cfg *tcfg, c
         return qsnn_fail(ctx, QSNN_ERR_UNSUPPORTED,
                          "quantize: quant.state.grid = %s is a learned state grid (trained by qsnn train, not set by "
                          "post-training quantization); use uniform, centered, fixed_point or lsq",
-                         qsnn_grid_name(ll >= 0 ? src->cfg.state_quant.grid : o->grid));
+                         qsnn_grid_name(ll >= 0 ? qsnn_net_cfg_state_grid(&src->cfg, ll) : o->grid));
     qsnn_net_cfg c = src->cfg;
     c.weight_layer_bits.n = c.state_layer_bits.n = 0;
     c.integer = 0;
